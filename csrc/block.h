@@ -1,0 +1,117 @@
+/*
+ * block.h - the block layout, in one place.
+ *
+ * The heap is a sequence of blocks laid end to end inside a segment.  Each
+ * block starts with a 16-byte header; what the caller gets is the address
+ * just past it, so with 16-aligned blocks every pointer is 16-aligned.
+ *
+ *        block ->  +-----------------------------------------------+
+ *                  | prev_size: size of the previous block,        |
+ *                  |   valid only while that block is free         |
+ *                  |   (its footer, the "boundary tag")            |
+ *                  +-----------------------------------------------+
+ *                  | size | PREV_IN_USE | IN_USE                   |
+ *  payload ->      +-----------------------------------------------+
+ *                  | in use: the caller's bytes ...                |
+ *                  | free:   next_free, prev_free (free-list links)|
+ *                  |         ... unused ...                        |
+ *   next block ->  +-----------------------------------------------+
+ *                  | prev_size: = size when this block is free,    |
+ *                  |   else the caller's last 8 bytes              |
+ *                  +-----------------------------------------------+
+ *                  | next block's size | flags                     |
+ *                  +-----------------------------------------------+
+ *
+ * Why this shape (it is dlmalloc's, and glibc's):
+ *  - An in-use block costs 8 bytes: its footer is not needed while it is in
+ *    use, so the next block's prev_size word is lent to the caller.  Usable
+ *    size is therefore size - 8.
+ *  - A free block keeps its size at both ends.  Freeing looks left through
+ *    prev_size (only when PREV_IN_USE is clear) and right through the next
+ *    header, so merging with either neighbour is O(1).
+ *  - The smallest block is 32 bytes: header (16) + two list links (16); its
+ *    footer lives in the next block's prev_size word.
+ *
+ * Sizes are multiples of 16, so the low 4 bits of the size word hold flags.
+ * Each segment ends with a 16-byte end marker: a block header whose size is
+ * 0 and whose IN_USE bit is set, so merging never runs off the segment.
+ */
+#ifndef HMM_BLOCK_H
+#define HMM_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HMM_ALIGNMENT 16u                 /* alignof(max_align_t) on x86-64 */
+#define HMM_HEADER_SIZE 16u               /* prev_size + size words */
+#define HMM_OVERHEAD 8u                   /* what an in-use block costs */
+#define HMM_MIN_BLOCK 32u                 /* header + two free-list links */
+#define HMM_END_MARKER_SIZE HMM_HEADER_SIZE
+
+#define HMM_IN_USE 0x1u
+#define HMM_PREV_IN_USE 0x2u
+#define HMM_FLAG_MASK 0xfu
+
+typedef struct hmm_block {
+    size_t prev_size;               /* footer of the previous block, if free */
+    size_t size_flags;              /* size | PREV_IN_USE | IN_USE */
+    struct hmm_block *next_free;    /* free blocks only: the free list */
+    struct hmm_block *prev_free;
+} hmm_block;
+
+/* Largest request we accept: beyond PTRDIFF_MAX pointer arithmetic breaks,
+ * and the header must still fit without wrapping. */
+#define HMM_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * HMM_ALIGNMENT - HMM_MIN_BLOCK)
+
+static inline size_t align_up(size_t n, size_t alignment)
+{
+    return (n + alignment - 1) & ~(alignment - 1);
+}
+
+/* The block size that serves a request of `request` bytes.  The caller has
+ * already rejected requests above HMM_MAX_REQUEST. */
+static inline size_t block_size_for(size_t request)
+{
+    size_t size = align_up(request + HMM_OVERHEAD, HMM_ALIGNMENT);
+    return size < HMM_MIN_BLOCK ? HMM_MIN_BLOCK : size;
+}
+
+static inline size_t block_size(const hmm_block *b) { return b->size_flags & ~(size_t)HMM_FLAG_MASK; }
+static inline int block_in_use(const hmm_block *b) { return (b->size_flags & HMM_IN_USE) != 0; }
+static inline int block_prev_in_use(const hmm_block *b) { return (b->size_flags & HMM_PREV_IN_USE) != 0; }
+static inline int block_is_end(const hmm_block *b) { return block_size(b) == 0; }
+
+static inline void *block_payload(hmm_block *b) { return (char *)b + HMM_HEADER_SIZE; }
+static inline hmm_block *block_of(const void *payload) { return (hmm_block *)((char *)payload - HMM_HEADER_SIZE); }
+static inline size_t block_usable(const hmm_block *b) { return block_size(b) - HMM_OVERHEAD; }
+
+static inline hmm_block *block_next(const hmm_block *b) { return (hmm_block *)((char *)b + block_size(b)); }
+/* Only meaningful when !block_prev_in_use(b). */
+static inline hmm_block *block_prev(const hmm_block *b) { return (hmm_block *)((char *)b - b->prev_size); }
+
+/* Write a block's header, keeping its PREV_IN_USE bit. */
+static inline void block_set(hmm_block *b, size_t size, int in_use)
+{
+    b->size_flags = size | (b->size_flags & HMM_PREV_IN_USE) | (in_use ? HMM_IN_USE : 0);
+}
+
+static inline void block_set_prev_in_use(hmm_block *b, int prev_in_use)
+{
+    if (prev_in_use)
+        b->size_flags |= HMM_PREV_IN_USE;
+    else
+        b->size_flags &= ~(size_t)HMM_PREV_IN_USE;
+}
+
+/* Mark b free or in use, keeping the next block's PREV_IN_USE bit and b's
+ * footer (next block's prev_size) in step. */
+static inline void block_mark(hmm_block *b, size_t size, int in_use)
+{
+    block_set(b, size, in_use);
+    hmm_block *next = block_next(b);
+    block_set_prev_in_use(next, in_use);
+    if (!in_use)
+        next->prev_size = size;
+}
+
+#endif /* HMM_BLOCK_H */

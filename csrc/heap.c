@@ -1,0 +1,462 @@
+/*
+ * heap.c - the allocator core: allocate, free, reallocate over a heap.
+ *
+ * Everything here works on a heap object and asks the heap's source for
+ * memory, so the same code runs on the process break and on a simulated
+ * one.  The block layout is in block.h, the choice of free block in
+ * placement_*.c.  Nothing here takes a lock or aborts: the process heap
+ * (process_heap.c) adds both.
+ *
+ * The life of a block:
+ *   allocate: placement finds a free block (or the heap grows), the block is
+ *             marked in use and the tail it does not need is split off.
+ *   free:     the block is merged with a free neighbour on either side
+ *             (boundary tags make that O(1)) and handed back to placement;
+ *             if it is now a large free block at the top of the heap, the
+ *             break is moved back down.
+ */
+#include "heap.h"
+
+#include <string.h>
+
+void heap_init(hmm_heap *h, hmm_source *source)
+{
+    memset(h, 0, sizeof *h);
+    h->source = source;
+    placement_init(&h->placement);
+    h->grow_min = HMM_DEFAULT_GROW_MIN;
+    h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
+    h->top_pad = HMM_DEFAULT_TOP_PAD;
+}
+
+/* ---- Accounting -------------------------------------------------------- */
+
+static void account_in_use(hmm_heap *h, size_t bytes)
+{
+    h->counters.bytes_in_use += bytes;
+    if (h->counters.bytes_in_use > h->counters.peak_bytes_in_use)
+        h->counters.peak_bytes_in_use = h->counters.bytes_in_use;
+}
+
+static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
+{
+    h->counters.heap_size += grown;
+    h->counters.heap_size -= shrunk;
+    if (h->counters.heap_size > h->counters.peak_heap_size)
+        h->counters.peak_heap_size = h->counters.heap_size;
+}
+
+/* ---- Free blocks ------------------------------------------------------- */
+
+/*
+ * Make [b, b + size) a free block: merge it with a free neighbour on either
+ * side, write its header and footer, and give it to placement.  b's header
+ * must carry the right PREV_IN_USE bit.  Returns the merged block.
+ */
+static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
+{
+    hmm_block *next = (hmm_block *)((char *)b + size);
+    if (!block_in_use(next)) { /* the end marker counts as in use */
+        placement_remove(&h->placement, next);
+        size += block_size(next);
+    }
+    if (!block_prev_in_use(b)) {
+        hmm_block *prev = block_prev(b);
+        placement_remove(&h->placement, prev);
+        size += block_size(prev);
+        b = prev;
+    }
+    block_mark(b, size, 0);
+    placement_insert(&h->placement, b);
+    return b;
+}
+
+/* Shrink the in-use block b to `want` bytes, freeing the tail if it is big
+ * enough to be a block of its own. */
+static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
+{
+    size_t have = block_size(b);
+    if (have - want < HMM_MIN_BLOCK)
+        return;
+    block_set(b, want, 1);
+    hmm_block *rest = (hmm_block *)((char *)b + want);
+    rest->size_flags = HMM_PREV_IN_USE;
+    h->counters.bytes_in_use -= have - want;
+    release_block(h, rest, have - want);
+}
+
+/* ---- Growing and trimming ---------------------------------------------- */
+
+/* How much to ask the source for when `need` bytes are missing: at least
+ * grow_min, so that one system call serves many allocations. */
+static size_t grow_size(const hmm_heap *h, size_t need)
+{
+    return align_up(need > h->grow_min ? need : h->grow_min, h->source->page_size);
+}
+
+static char *break_now(const hmm_heap *h)
+{
+    return h->source->move_break(h->source, 0);
+}
+
+/* Is the break still where the break segment ends?  (Some other code may
+ * have moved it; the break may also sit up to 15 bytes past the aligned
+ * segment end when the first break was unaligned.) */
+static int break_at_segment_end(const hmm_heap *h, const hmm_segment *s)
+{
+    char *brk = break_now(h);
+    return brk && (char *)((uintptr_t)brk & ~(uintptr_t)(HMM_ALIGNMENT - 1)) == segment_end(s);
+}
+
+static void link_segment(hmm_heap *h, hmm_segment *s)
+{
+    hmm_segment **at = &h->segments; /* kept in address order for walks */
+    while (*at && *at < s)
+        at = &(*at)->next;
+    s->next = *at;
+    *at = s;
+}
+
+/* Lay out a new segment over [base, base + bytes): header, one free block,
+ * end marker.  Returns the free block. */
+static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapped)
+{
+    char *start = (char *)align_up((uintptr_t)base, HMM_ALIGNMENT);
+    char *end = (char *)((uintptr_t)(base + bytes) & ~(uintptr_t)(HMM_ALIGNMENT - 1));
+    hmm_segment *s = (hmm_segment *)start;
+    s->size = (size_t)(end - start);
+    s->mapped = mapped;
+    link_segment(h, s);
+    if (!mapped) {
+        h->break_segment = s;
+        h->end = end;
+        if (!h->start || start < h->start)
+            h->start = start;
+    }
+    account_heap(h, s->size, 0);
+    h->counters.grow_calls++;
+
+    hmm_block *first = segment_first_block(s);
+    hmm_block *marker = segment_end_marker(s);
+    marker->size_flags = HMM_IN_USE;
+    first->size_flags = HMM_PREV_IN_USE; /* nothing before it to merge with */
+    return release_block(h, first, (size_t)((char *)marker - (char *)first));
+}
+
+/* Grow the break segment in place so that its top free block holds at
+ * least `want` bytes.  NULL when there is no such segment or the break will
+ * not move. */
+static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
+{
+    hmm_segment *s = h->break_segment;
+    if (!s)
+        return NULL;
+    if (!break_at_segment_end(h, s)) {
+        h->break_segment = NULL; /* someone else moved the break */
+        return NULL;
+    }
+    hmm_block *marker = segment_end_marker(s);
+    size_t top_free = block_prev_in_use(marker) ? 0 : marker->prev_size;
+    size_t need = want > top_free ? want - top_free : 0;
+    size_t incr = grow_size(h, need);
+    if (incr > (size_t)PTRDIFF_MAX)
+        return NULL;
+    char *old = h->source->move_break(h->source, (intptr_t)incr);
+    if (!old)
+        return NULL;
+    if ((char *)((uintptr_t)old & ~(uintptr_t)(HMM_ALIGNMENT - 1)) != segment_end(s)) {
+        /* The break moved between our two calls: use what we got apart. */
+        h->break_segment = NULL;
+        return segment_create(h, old, incr, 0);
+    }
+    s->size += incr;
+    h->end = segment_end(s);
+    account_heap(h, incr, 0);
+    h->counters.grow_calls++;
+
+    /* The old end marker becomes the header of the new free space. */
+    hmm_block *new_marker = segment_end_marker(s);
+    new_marker->size_flags = HMM_IN_USE;
+    return release_block(h, marker, incr);
+}
+
+/* A new segment holding at least `want` bytes: from the break if it moves
+ * (away from the old segment), else mapped. */
+static hmm_block *add_segment(hmm_heap *h, size_t want)
+{
+    size_t overhead = HMM_SEGMENT_HEADER_SIZE + HMM_END_MARKER_SIZE + HMM_ALIGNMENT;
+    if (want > HMM_MAX_REQUEST - overhead - h->source->page_size)
+        return NULL;
+    size_t bytes = grow_size(h, want + overhead);
+    char *base = h->source->move_break(h->source, (intptr_t)bytes);
+    if (base)
+        return segment_create(h, base, bytes, 0);
+    if (!h->source->map)
+        return NULL;
+    base = h->source->map(h->source, bytes);
+    if (!base)
+        return NULL;
+    return segment_create(h, base, bytes, 1);
+}
+
+/* A free block of at least `want` bytes from new memory, or NULL. */
+static hmm_block *grow(hmm_heap *h, size_t want)
+{
+    hmm_block *b = extend_break_segment(h, want);
+    return b ? b : add_segment(h, want);
+}
+
+/* Give the top of the break segment back, keeping `pad` bytes free there. */
+static int trim_top(hmm_heap *h, size_t pad)
+{
+    hmm_segment *s = h->break_segment;
+    if (!s || !break_at_segment_end(h, s))
+        return 0;
+    hmm_block *marker = segment_end_marker(s);
+    if (block_prev_in_use(marker))
+        return 0;
+    hmm_block *top = block_prev(marker);
+    size_t size = block_size(top);
+    size_t keep = pad > HMM_MIN_BLOCK ? align_up(pad, HMM_ALIGNMENT) : HMM_MIN_BLOCK;
+    if (size <= keep)
+        return 0;
+    size_t release = (size - keep) & ~(h->source->page_size - 1);
+    if (release == 0)
+        return 0;
+    if (!h->source->move_break(h->source, -(intptr_t)release))
+        return 0;
+
+    placement_remove(&h->placement, top);
+    s->size -= release;
+    h->end = segment_end(s);
+    account_heap(h, 0, release);
+    h->counters.trim_calls++;
+    segment_end_marker(s)->size_flags = HMM_IN_USE;
+    block_mark(top, size - release, 0);
+    placement_insert(&h->placement, top);
+    return 1;
+}
+
+int hmm_heap_trim(hmm_heap *h, size_t pad)
+{
+    return trim_top(h, pad);
+}
+
+/* ---- Allocation -------------------------------------------------------- */
+
+/* An in-use block of at least `want` bytes (want from block_size_for). */
+static hmm_block *alloc_block(hmm_heap *h, size_t want)
+{
+    hmm_block *b = placement_find(&h->placement, want);
+    if (!b)
+        b = grow(h, want);
+    if (!b)
+        return NULL;
+    placement_remove(&h->placement, b);
+    block_mark(b, block_size(b), 1);
+    account_in_use(h, block_size(b));
+    h->counters.blocks_in_use++;
+    split_tail(h, b, want);
+    return b;
+}
+
+static void *fail(hmm_heap *h)
+{
+    h->counters.failed_calls++;
+    return NULL;
+}
+
+static void *allocate(hmm_heap *h, size_t size)
+{
+    if (size > HMM_MAX_REQUEST)
+        return fail(h);
+    hmm_block *b = alloc_block(h, block_size_for(size));
+    return b ? block_payload(b) : fail(h);
+}
+
+static void free_block(hmm_heap *h, hmm_block *b)
+{
+    h->counters.bytes_in_use -= block_size(b);
+    h->counters.blocks_in_use--;
+    b = release_block(h, b, block_size(b));
+    if (h->break_segment && block_next(b) == segment_end_marker(h->break_segment) &&
+        block_size(b) >= h->trim_threshold)
+        trim_top(h, h->top_pad);
+}
+
+void *hmm_heap_alloc(hmm_heap *h, size_t size)
+{
+    h->counters.alloc_calls++;
+    return allocate(h, size);
+}
+
+void hmm_heap_free(hmm_heap *h, void *ptr)
+{
+    if (!ptr)
+        return;
+    h->counters.free_calls++;
+    hmm_block *b = heap_block_from_user(h, "free()", ptr);
+    if (b)
+        free_block(h, b);
+}
+
+void *hmm_heap_calloc(hmm_heap *h, size_t nmemb, size_t size)
+{
+    h->counters.calloc_calls++;
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return fail(h);
+    void *p = allocate(h, total);
+    if (p)
+        memset(p, 0, block_usable(block_of(p)));
+    return p;
+}
+
+void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
+{
+    h->counters.realloc_calls++;
+    if (!ptr)
+        return allocate(h, size);
+    hmm_block *b = heap_block_from_user(h, "realloc()", ptr);
+    if (!b)
+        return NULL;
+    if (size == 0) {
+        free_block(h, b);
+        return NULL;
+    }
+    if (size > HMM_MAX_REQUEST)
+        return fail(h);
+
+    size_t want = block_size_for(size);
+    size_t have = block_size(b);
+    if (want <= have) { /* shrink in place */
+        split_tail(h, b, want);
+        return ptr;
+    }
+    hmm_block *next = block_next(b);
+    if (!block_in_use(next) && have + block_size(next) >= want) { /* grow into the free neighbour */
+        size_t merged = have + block_size(next);
+        placement_remove(&h->placement, next);
+        block_mark(b, merged, 1);
+        account_in_use(h, merged - have);
+        split_tail(h, b, want);
+        return ptr;
+    }
+    hmm_block *nb = alloc_block(h, want); /* move; the old block stays on failure */
+    if (!nb)
+        return fail(h);
+    memcpy(block_payload(nb), ptr, block_usable(b));
+    free_block(h, b);
+    return block_payload(nb);
+}
+
+void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
+{
+    h->counters.memalign_calls++;
+    if (alignment <= HMM_ALIGNMENT)
+        return allocate(h, size);
+    if (alignment & (alignment - 1)) { /* not a power of two: round up, as glibc's memalign does */
+        if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
+            return fail(h);
+        alignment = (size_t)1 << (sizeof(size_t) * 8 - (size_t)__builtin_clzl(alignment));
+    }
+    if (size > HMM_MAX_REQUEST || alignment > HMM_MAX_REQUEST / 2)
+        return fail(h);
+    size_t want = block_size_for(size);
+    if (want > HMM_MAX_REQUEST - alignment - HMM_MIN_BLOCK)
+        return fail(h);
+
+    /* Take enough to find an aligned payload with room for a free block of
+     * at least HMM_MIN_BLOCK before it, then give both ends back. */
+    hmm_block *b = alloc_block(h, want + alignment + HMM_MIN_BLOCK);
+    if (!b)
+        return fail(h);
+    char *payload = block_payload(b);
+    char *aligned = (char *)align_up((uintptr_t)payload, alignment);
+    if (aligned != payload) {
+        if ((size_t)(aligned - payload) < HMM_MIN_BLOCK)
+            aligned += alignment;
+        size_t lead = (size_t)(aligned - payload);
+        size_t total = block_size(b);
+        hmm_block *nb = block_of(aligned);
+        nb->size_flags = HMM_PREV_IN_USE;
+        block_set(nb, total - lead, 1);
+        h->counters.bytes_in_use -= lead;
+        release_block(h, b, lead); /* b's footer goes into nb->prev_size */
+        b = nb;
+    }
+    split_tail(h, b, want);
+    return block_payload(b);
+}
+
+size_t hmm_heap_usable_size(hmm_heap *h, void *ptr)
+{
+    if (!ptr)
+        return 0;
+    hmm_block *b = heap_block_from_user(h, "malloc_usable_size()", ptr);
+    return b ? block_usable(b) : 0;
+}
+
+/* ---- Pointer validation ------------------------------------------------ */
+
+hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
+{
+    for (hmm_segment *s = h->segments; s; s = s->next)
+        if ((const char *)p >= (char *)s && (const char *)p < segment_end(s))
+            return s;
+    return NULL;
+}
+
+hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr)
+{
+    hmm_segment *s = heap_segment_of(h, ptr);
+    hmm_block *b = block_of(ptr);
+    if (!s || ((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) || b < segment_first_block(s) ||
+        b >= segment_end_marker(s)) {
+        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+        return NULL;
+    }
+    size_t size = block_size(b);
+    int size_fits = size >= HMM_MIN_BLOCK &&
+                    size <= (size_t)((char *)segment_end_marker(s) - (char *)b);
+    if (!size_fits) {
+        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+        return NULL;
+    }
+    hmm_block *next = block_next(b);
+    if (!block_in_use(b)) {
+        /* A real free block has a matching footer; anything else is a
+         * pointer that never was a block start. */
+        int looks_free = !block_prev_in_use(next) && next->prev_size == size;
+        misuse_report(h, call, looks_free ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_INVALID_POINTER,
+                      ptr, looks_free ? size : 0);
+        return NULL;
+    }
+    if (!block_prev_in_use(next)) {
+        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- Simulated heaps ---------------------------------------------------- */
+
+typedef struct simulated_heap {
+    hmm_heap heap;
+    hmm_simulated_source source;
+} simulated_heap;
+
+hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
+{
+    uintptr_t start = align_up((uintptr_t)buffer, HMM_ALIGNMENT);
+    size_t control = align_up(sizeof(simulated_heap), HMM_ALIGNMENT);
+    if (!buffer || bytes < (start - (uintptr_t)buffer) + control + HMM_MIN_BLOCK * 4)
+        return NULL;
+    size_t room = bytes - (start - (uintptr_t)buffer) - control;
+    simulated_heap *sh = (simulated_heap *)start;
+    simulated_source_init(&sh->source, (char *)start + control, room);
+    heap_init(&sh->heap, &sh->source.source);
+    /* A small address space wants small steps. */
+    sh->heap.grow_min = 64u * 1024;
+    return &sh->heap;
+}

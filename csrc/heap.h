@@ -1,0 +1,85 @@
+/*
+ * heap.h - the heap object, shared by the core's files (not public).
+ *
+ * A heap is a list of segments, each an address range of blocks laid end to
+ * end and closed by an end marker (see block.h):
+ *
+ *   segment -> +----------------+-------+-------+-----+-------+------------+
+ *              | segment header | block | block | ... | block | end marker |
+ *              +----------------+-------+-------+-----+-------+------------+
+ *
+ * Normally there is one segment, growing and shrinking with the break.
+ * Another one appears when the break cannot grow (it is then mapped
+ * elsewhere) or when something else moved the break (the heap carries on
+ * above it, non-contiguously).
+ */
+#ifndef HMM_HEAP_H
+#define HMM_HEAP_H
+
+#include "block.h"
+#include "hmm.h"
+#include "placement.h"
+#include "source.h"
+#include "stats.h"
+
+typedef struct hmm_segment {
+    struct hmm_segment *next;
+    size_t size;            /* from this header to the end of the end marker */
+    int mapped;             /* came from source->map, not from the break */
+    int pad_;
+} hmm_segment;
+
+#define HMM_SEGMENT_HEADER_SIZE 32u   /* keeps the first block 16-aligned */
+
+static inline hmm_block *segment_first_block(const hmm_segment *s)
+{
+    return (hmm_block *)((char *)s + HMM_SEGMENT_HEADER_SIZE);
+}
+static inline hmm_block *segment_end_marker(const hmm_segment *s)
+{
+    return (hmm_block *)((char *)s + s->size - HMM_END_MARKER_SIZE);
+}
+static inline char *segment_end(const hmm_segment *s) { return (char *)s + s->size; }
+
+#define HMM_MESSAGE_MAX 160
+
+struct hmm_heap {
+    hmm_source *source;
+    hmm_segment *segments;       /* every segment, newest first */
+    hmm_segment *break_segment;  /* the one ending at the break we set, if any */
+    char *start;                 /* lowest address of the first break segment */
+    char *end;                   /* end of break_segment */
+    hmm_placement placement;
+
+    size_t grow_min;             /* least the heap asks its source for */
+    size_t trim_threshold;       /* give the top back once this much is free */
+    size_t top_pad;              /* ...but keep this much */
+
+    /* Called on misuse, after h->fault and h->message are set.  The
+     * process heap's handler prints and aborts; NULL just records. */
+    void (*on_misuse)(hmm_heap *h);
+    hmm_fault fault;
+    char message[HMM_MESSAGE_MAX];
+
+    struct hmm_stats counters;   /* the kept counters; derived ones are 0 */
+};
+
+/* Defaults, the reasons beside them. */
+#define HMM_DEFAULT_GROW_MIN (128u * 1024)       /* one break move serves many mallocs */
+#define HMM_DEFAULT_TRIM_THRESHOLD (256u * 1024) /* don't hand back small change */
+#define HMM_DEFAULT_TOP_PAD (64u * 1024)         /* nor what we'd ask for again soon */
+
+void heap_init(hmm_heap *h, hmm_source *source);
+
+/* The block behind a caller's pointer, validated in O(1) (plus one step per
+ * segment).  On failure the misuse is reported (naming `call`) and NULL is
+ * returned. */
+hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr);
+
+/* The segment holding address p, or NULL. */
+hmm_segment *heap_segment_of(const hmm_heap *h, const void *p);
+
+/* misuse.c */
+void misuse_report(hmm_heap *h, const char *call, hmm_fault fault, const void *ptr, size_t block_size);
+
+#endif /* HMM_HEAP_H */

@@ -1,0 +1,245 @@
+/*
+ * malloc_api.c - the libc malloc names, on the process heap.
+ *
+ * This is everything glibc's manual ("Replacing malloc") asks a replacement
+ * to provide, with glibc's semantics where the core's differ:
+ *   - failure is NULL with errno = ENOMEM (sizes above PTRDIFF_MAX fail);
+ *   - malloc(0) returns a unique pointer; realloc(p, 0) frees and returns
+ *     NULL;
+ *   - calloc and reallocarray check n * size for overflow;
+ *   - posix_memalign answers EINVAL for a bad alignment and leaves *out
+ *     alone; aligned_alloc wants a power of two (else EINVAL);
+ *   - free never changes errno.
+ * The glibc-internal names at the bottom are aliases of the public ones.
+ */
+#define _GNU_SOURCE
+#include "block.h"
+#include "heap.h"
+#include "process_heap.h"
+#include "report.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HMM_EXPORT __attribute__((visibility("default")))
+
+static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
+
+static void *nomem(void)
+{
+    errno = ENOMEM;
+    return NULL;
+}
+
+HMM_EXPORT void *malloc(size_t size)
+{
+    hmm_heap *h = process_heap_lock();
+    void *p = hmm_heap_alloc(h, size);
+    process_heap_unlock();
+    return p ? p : nomem();
+}
+
+HMM_EXPORT void free(void *ptr)
+{
+    if (!ptr)
+        return;
+    int saved_errno = errno;
+    hmm_heap *h = process_heap_lock();
+    hmm_heap_free(h, ptr);
+    process_heap_unlock();
+    errno = saved_errno;
+}
+
+HMM_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    hmm_heap *h = process_heap_lock();
+    void *p = hmm_heap_calloc(h, nmemb, size);
+    process_heap_unlock();
+    return p ? p : nomem();
+}
+
+HMM_EXPORT void *realloc(void *ptr, size_t size)
+{
+    hmm_heap *h = process_heap_lock();
+    void *p = hmm_heap_realloc(h, ptr, size);
+    process_heap_unlock();
+    if (!p && (size || !ptr)) /* realloc(p, 0) freeing p is not a failure */
+        return nomem();
+    return p;
+}
+
+HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return nomem();
+    return realloc(ptr, total);
+}
+
+static void *aligned(size_t alignment, size_t size)
+{
+    hmm_heap *h = process_heap_lock();
+    void *p = hmm_heap_memalign(h, alignment, size);
+    process_heap_unlock();
+    return p;
+}
+
+HMM_EXPORT void *memalign(size_t alignment, size_t size)
+{
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    void *p = aligned(alignment, size); /* the core rounds odd alignments up */
+    return p ? p : nomem();
+}
+
+HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
+        return EINVAL;
+    int saved_errno = errno;
+    void *p = aligned(alignment, size);
+    errno = saved_errno;
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    void *p = aligned(alignment, size);
+    return p ? p : nomem();
+}
+
+HMM_EXPORT void *valloc(size_t size)
+{
+    void *p = aligned((size_t)getpagesize(), size);
+    return p ? p : nomem();
+}
+
+HMM_EXPORT void *pvalloc(size_t size)
+{
+    size_t page = (size_t)getpagesize();
+    if (size > SIZE_MAX - page)
+        return nomem();
+    size_t rounded = size ? align_up(size, page) : page;
+    void *p = aligned(page, rounded);
+    return p ? p : nomem();
+}
+
+HMM_EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (!ptr)
+        return 0;
+    hmm_heap *h = process_heap_lock();
+    size_t n = hmm_heap_usable_size(h, ptr);
+    process_heap_unlock();
+    return n;
+}
+
+/* C23's sized frees: the size is a hint we do not need. */
+HMM_EXPORT void free_sized(void *ptr, size_t size)
+{
+    (void)size;
+    free(ptr);
+}
+
+HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
+{
+    (void)alignment;
+    (void)size;
+    free(ptr);
+}
+
+/* ---- Reporting on HMM's heap through glibc's names ---------------------- */
+
+static void heap_stats(struct hmm_stats *out)
+{
+    hmm_heap *h = process_heap_lock();
+    hmm_heap_stats(h, out);
+    process_heap_unlock();
+}
+
+/* The top free block, which trimming could give back (glibc's keepcost). */
+static size_t top_free_bytes(void)
+{
+    hmm_heap *h = process_heap_lock();
+    size_t top = 0;
+    if (h->break_segment) {
+        hmm_block *marker = segment_end_marker(h->break_segment);
+        if (!block_prev_in_use(marker))
+            top = marker->prev_size;
+    }
+    process_heap_unlock();
+    return top;
+}
+
+HMM_EXPORT struct mallinfo2 mallinfo2(void)
+{
+    struct hmm_stats s;
+    heap_stats(&s);
+    struct mallinfo2 info = {0};
+    info.arena = s.heap_size;
+    info.ordblks = s.free_blocks;
+    info.uordblks = s.bytes_in_use;
+    info.fordblks = s.free_bytes;
+    info.keepcost = top_free_bytes();
+    return info;
+}
+
+static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (int)n; }
+
+HMM_EXPORT struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 wide = mallinfo2();
+    struct mallinfo info = {0};
+    info.arena = clamp_int(wide.arena);
+    info.ordblks = clamp_int(wide.ordblks);
+    info.uordblks = clamp_int(wide.uordblks);
+    info.fordblks = clamp_int(wide.fordblks);
+    info.keepcost = clamp_int(wide.keepcost);
+    return info;
+}
+
+HMM_EXPORT void malloc_stats(void)
+{
+    hmm_heap *h = process_heap_lock();
+    report_stats(h, STDERR_FILENO);
+    process_heap_unlock();
+}
+
+HMM_EXPORT int malloc_trim(size_t pad)
+{
+    hmm_heap *h = process_heap_lock();
+    int released = hmm_heap_trim(h, pad);
+    process_heap_unlock();
+    return released;
+}
+
+/* ---- Other names for the same functions ---------------------------------- */
+
+/* X(name, target): every name below resolves to its target. */
+#define HMM_ALIASES(X)                  \
+    X(cfree, free)                      \
+    X(__libc_malloc, malloc)            \
+    X(__libc_free, free)                \
+    X(__libc_calloc, calloc)            \
+    X(__libc_realloc, realloc)          \
+    X(__libc_memalign, memalign)        \
+    X(__libc_valloc, valloc)            \
+    X(__libc_pvalloc, pvalloc)          \
+    X(__posix_memalign, posix_memalign)
+
+#define HMM_DEFINE_ALIAS(name, target) \
+    extern __typeof(target) name __attribute__((alias(#target), copy(target), visibility("default")));
+HMM_ALIASES(HMM_DEFINE_ALIAS)

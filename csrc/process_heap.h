@@ -1,0 +1,17 @@
+/*
+ * process_heap.h - the one heap of the process, behind one lock.
+ *
+ * Every libc name (malloc_api.c) and the seed API go through here:
+ * process_heap_lock() returns the heap, set up on first use, with the lock
+ * held; process_heap_unlock() releases it.  Misuse on this heap prints its
+ * one-line report to stderr and aborts.
+ */
+#ifndef HMM_PROCESS_HEAP_H
+#define HMM_PROCESS_HEAP_H
+
+#include "hmm.h"
+
+hmm_heap *process_heap_lock(void);
+void process_heap_unlock(void);
+
+#endif /* HMM_PROCESS_HEAP_H */

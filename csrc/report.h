@@ -1,0 +1,25 @@
+/*
+ * report.h - HMM's own output: the stats report, written with write(2).
+ *
+ * Format, one line each, so that scripts can read it from a file or out of
+ * a program's stderr:
+ *     hmm: pid 1234
+ *     hmm: alloc_calls 5678
+ *     ...
+ */
+#ifndef HMM_REPORT_H
+#define HMM_REPORT_H
+
+#include "hmm.h"
+
+/* Write the report to fd. */
+void report_stats(hmm_heap *heap, int fd);
+/* Get ready to report at exit (called once at start-up). */
+void report_prepare(void);
+/* Write it where HMM_STATS says: "1" is stderr, anything else a path in
+ * which %p stands for the pid.  Does nothing when HMM_STATS is unset. */
+void report_stats_as_configured(hmm_heap *heap);
+/* Write all of buf to fd, retrying short writes. */
+void report_write(int fd, const char *buf, size_t len);
+
+#endif /* HMM_REPORT_H */

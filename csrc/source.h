@@ -1,0 +1,49 @@
+/*
+ * source.h - where a heap's memory comes from.
+ *
+ * A heap never calls the OS itself; it asks its source.  Two sources exist:
+ *  - the OS source (source_os.c): the process break through sbrk(2), and
+ *    mmap(2) for when the break cannot grow;
+ *  - the simulated source (source_simulated.c): a caller's buffer with a
+ *    fake break, "in user space without kernel support".
+ *
+ * The contract of each primitive:
+ *  move_break(delta): move the break by delta bytes (negative gives memory
+ *      back) exactly as sbrk(2) does, returning the old break; delta 0 asks
+ *      where the break is.  Returns NULL when the break cannot move, leaving
+ *      it where it was.
+ *  map(bytes): fresh memory somewhere other than the break, `bytes` a
+ *      multiple of page_size; NULL when none can be had.  NULL function
+ *      pointer: this source cannot map.
+ *  unmap(addr, bytes): give back what map returned.
+ * A source never decides policy: how much to ask for is the heap's choice.
+ */
+#ifndef HMM_SOURCE_H
+#define HMM_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hmm_source hmm_source;
+struct hmm_source {
+    void *(*move_break)(hmm_source *self, intptr_t delta);
+    void *(*map)(hmm_source *self, size_t bytes);
+    void (*unmap)(hmm_source *self, void *addr, size_t bytes);
+    size_t page_size;
+};
+
+/* The simulated source: [base, limit) is the whole address space; the fake
+ * break starts at base. */
+typedef struct hmm_simulated_source {
+    hmm_source source;
+    char *base;
+    char *brk;
+    char *limit;
+} hmm_simulated_source;
+
+void simulated_source_init(hmm_simulated_source *sim, void *base, size_t bytes);
+
+/* The OS source: there is only one process break, so only one instance. */
+hmm_source *os_source(void);
+
+#endif /* HMM_SOURCE_H */
