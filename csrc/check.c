@@ -121,7 +121,13 @@ unsigned hmm_heap_check(const hmm_heap *h, char *why, size_t why_len)
     free_tally tally = {h, &c, 0};
     placement_each(&h->placement, check_listed_block, &tally);
     expect(&c, placement_check(&h->placement) == 0, "free list: broken links or a block in use", h);
-    expect(&c, tally.count == seen.free_blocks, "free list: does not hold exactly the free blocks", h);
+    if (h->top) {
+        expect(&c, !block_in_use(h->top), "top: in use", h->top);
+        expect(&c, h->break_segment && block_next(h->top) == segment_end_marker(h->break_segment),
+               "top: not the last block of the break segment", h->top);
+    }
+    expect(&c, tally.count + (h->top != NULL) == seen.free_blocks,
+           "free list: does not hold exactly the free blocks (top aside)", h);
     expect(&c, seen.blocks_in_use == h->counters.blocks_in_use, "stats: blocks_in_use is wrong", h);
     expect(&c, seen.bytes_in_use == h->counters.bytes_in_use, "stats: bytes_in_use is wrong", h);
     expect(&c, seen.heap_size == h->counters.heap_size, "stats: heap_size is wrong", h);

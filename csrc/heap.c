@@ -48,6 +48,39 @@ static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
 
 /* ---- Free blocks ------------------------------------------------------- */
 
+/* Is b the last block of the break segment? */
+static int at_top(const hmm_heap *h, const hmm_block *b)
+{
+    return h->break_segment && block_next(b) == segment_end_marker(h->break_segment);
+}
+
+/* File the free block b: as the top, or with placement. */
+static void put_free(hmm_heap *h, hmm_block *b)
+{
+    if (at_top(h, b))
+        h->top = b;
+    else
+        placement_insert(&h->placement, b);
+}
+
+/* Take the free block b out of wherever it is filed. */
+static void take_free(hmm_heap *h, hmm_block *b)
+{
+    if (b == h->top)
+        h->top = NULL;
+    else
+        placement_remove(&h->placement, b);
+}
+
+/* The break segment is about to change: its top becomes an ordinary free
+ * block. */
+static void retire_top(hmm_heap *h)
+{
+    if (h->top)
+        placement_insert(&h->placement, h->top);
+    h->top = NULL;
+}
+
 /*
  * Make [b, b + size) a free block: merge it with a free neighbour on either
  * side, write its header and footer, and give it to placement.  b's header
@@ -57,17 +90,17 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
     hmm_block *next = (hmm_block *)((char *)b + size);
     if (!block_in_use(next)) { /* the end marker counts as in use */
-        placement_remove(&h->placement, next);
+        take_free(h, next);
         size += block_size(next);
     }
     if (!block_prev_in_use(b)) {
         hmm_block *prev = block_prev(b);
-        placement_remove(&h->placement, prev);
+        take_free(h, prev);
         size += block_size(prev);
         b = prev;
     }
     block_mark(b, size, 0);
-    placement_insert(&h->placement, b);
+    put_free(h, b);
     return b;
 }
 
@@ -128,6 +161,7 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
     s->mapped = mapped;
     link_segment(h, s);
     if (!mapped) {
+        retire_top(h);
         h->break_segment = s;
         h->end = end;
         if (!h->start || start < h->start)
@@ -152,11 +186,12 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     if (!s)
         return NULL;
     if (!break_at_segment_end(h, s)) {
-        h->break_segment = NULL; /* someone else moved the break */
+        retire_top(h); /* someone else moved the break */
+        h->break_segment = NULL;
         return NULL;
     }
     hmm_block *marker = segment_end_marker(s);
-    size_t top_free = block_prev_in_use(marker) ? 0 : marker->prev_size;
+    size_t top_free = h->top ? block_size(h->top) : 0;
     size_t need = want > top_free ? want - top_free : 0;
     size_t incr = grow_size(h, need);
     if (incr > (size_t)PTRDIFF_MAX)
@@ -166,7 +201,6 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
         return NULL;
     if ((char *)((uintptr_t)old & ~(uintptr_t)(HMM_ALIGNMENT - 1)) != segment_end(s)) {
         /* The break moved between our two calls: use what we got apart. */
-        h->break_segment = NULL;
         return segment_create(h, old, incr, 0);
     }
     s->size += incr;
@@ -212,10 +246,9 @@ static int trim_top(hmm_heap *h, size_t pad)
     hmm_segment *s = h->break_segment;
     if (!s || !break_at_segment_end(h, s))
         return 0;
-    hmm_block *marker = segment_end_marker(s);
-    if (block_prev_in_use(marker))
+    hmm_block *top = h->top;
+    if (!top)
         return 0;
-    hmm_block *top = block_prev(marker);
     size_t size = block_size(top);
     size_t keep = pad > HMM_MIN_BLOCK ? align_up(pad, HMM_ALIGNMENT) : HMM_MIN_BLOCK;
     if (size <= keep)
@@ -226,14 +259,12 @@ static int trim_top(hmm_heap *h, size_t pad)
     if (!h->source->move_break(h->source, -(intptr_t)release))
         return 0;
 
-    placement_remove(&h->placement, top);
     s->size -= release;
     h->end = segment_end(s);
     account_heap(h, 0, release);
     h->counters.trim_calls++;
     segment_end_marker(s)->size_flags = HMM_IN_USE;
     block_mark(top, size - release, 0);
-    placement_insert(&h->placement, top);
     return 1;
 }
 
@@ -244,15 +275,16 @@ int hmm_heap_trim(hmm_heap *h, size_t pad)
 
 /* ---- Allocation -------------------------------------------------------- */
 
-/* An in-use block of at least `want` bytes (want from block_size_for). */
+/* An in-use block of at least `want` bytes (want from block_size_for):
+ * from placement, else from the top, else from new memory. */
 static hmm_block *alloc_block(hmm_heap *h, size_t want)
 {
     hmm_block *b = placement_find(&h->placement, want);
     if (!b)
-        b = grow(h, want);
+        b = h->top && block_size(h->top) >= want ? h->top : grow(h, want);
     if (!b)
         return NULL;
-    placement_remove(&h->placement, b);
+    take_free(h, b);
     block_mark(b, block_size(b), 1);
     account_in_use(h, block_size(b));
     h->counters.blocks_in_use++;
@@ -279,8 +311,7 @@ static void free_block(hmm_heap *h, hmm_block *b)
     h->counters.bytes_in_use -= block_size(b);
     h->counters.blocks_in_use--;
     b = release_block(h, b, block_size(b));
-    if (h->break_segment && block_next(b) == segment_end_marker(h->break_segment) &&
-        block_size(b) >= h->trim_threshold)
+    if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
 }
 
@@ -334,9 +365,15 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
         return ptr;
     }
     hmm_block *next = block_next(b);
+    if (next == h->top || at_top(h, b)) { /* at the top: the break can grow under it */
+        size_t top_free = h->top ? block_size(h->top) : 0;
+        if (have + top_free < want)
+            extend_break_segment(h, want - have);
+        next = block_next(b);
+    }
     if (!block_in_use(next) && have + block_size(next) >= want) { /* grow into the free neighbour */
         size_t merged = have + block_size(next);
-        placement_remove(&h->placement, next);
+        take_free(h, next);
         block_mark(b, merged, 1);
         account_in_use(h, merged - have);
         split_tail(h, b, want);

@@ -49,6 +49,12 @@ struct hmm_heap {
     hmm_segment *break_segment;  /* the one ending at the break we set, if any */
     char *start;                 /* lowest address of the first break segment */
     char *end;                   /* end of break_segment */
+    /* The free block at the top of the break segment, if any: the
+     * "wilderness".  It is kept out of placement and used only when no
+     * other free block fits, so that it stays large, a block that grows by
+     * realloc at the top can grow in place, and the break can be moved back
+     * down.  All other free blocks are in placement. */
+    hmm_block *top;
     hmm_placement placement;
 
     size_t grow_min;             /* least the heap asks its source for */

@@ -174,12 +174,7 @@ static void heap_stats(struct hmm_stats *out)
 static size_t top_free_bytes(void)
 {
     hmm_heap *h = process_heap_lock();
-    size_t top = 0;
-    if (h->break_segment) {
-        hmm_block *marker = segment_end_marker(h->break_segment);
-        if (!block_prev_in_use(marker))
-            top = marker->prev_size;
-    }
+    size_t top = h->top ? block_size(h->top) : 0;
     process_heap_unlock();
     return top;
 }
