@@ -227,6 +227,8 @@ static hmm_block *add_segment(hmm_heap *h, size_t want)
         return segment_create(h, base, bytes, 0);
     if (!h->source->map)
         return NULL;
+    if (bytes < HMM_MAP_SEGMENT_MIN) /* few segments keep pointer checks short */
+        bytes = HMM_MAP_SEGMENT_MIN;
     base = h->source->map(h->source, bytes);
     if (!base)
         return NULL;

@@ -74,6 +74,7 @@ struct hmm_heap {
 #define HMM_DEFAULT_GROW_MIN (128u * 1024)       /* one break move serves many mallocs */
 #define HMM_DEFAULT_TRIM_THRESHOLD (256u * 1024) /* don't hand back small change */
 #define HMM_DEFAULT_TOP_PAD (64u * 1024)         /* nor what we'd ask for again soon */
+#define HMM_MAP_SEGMENT_MIN (1024u * 1024)       /* mapped when the break is stuck */
 
 void heap_init(hmm_heap *h, hmm_source *source);
 
