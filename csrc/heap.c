@@ -88,6 +88,9 @@ static void retire_top(hmm_heap *h)
  */
 static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
+    /* Mark b free even if it is about to be absorbed by its left neighbour:
+     * a stale "in use" header there would let a double free through. */
+    block_set(b, size, 0);
     hmm_block *next = (hmm_block *)((char *)b + size);
     if (!block_in_use(next)) { /* the end marker counts as in use */
         take_free(h, next);
@@ -105,7 +108,7 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 }
 
 /* Shrink the in-use block b to `want` bytes, freeing the tail if it is big
- * enough to be a block of its own. */
+ * enough to be a block of its own.  Accounting is the caller's. */
 static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
 {
     size_t have = block_size(b);
@@ -114,7 +117,6 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
     block_set(b, want, 1);
     hmm_block *rest = (hmm_block *)((char *)b + want);
     rest->size_flags = HMM_PREV_IN_USE;
-    h->counters.bytes_in_use -= have - want;
     release_block(h, rest, have - want);
 }
 
@@ -277,9 +279,10 @@ int hmm_heap_trim(hmm_heap *h, size_t pad)
 
 /* ---- Allocation -------------------------------------------------------- */
 
-/* An in-use block of at least `want` bytes (want from block_size_for):
- * from placement, else from the top, else from new memory. */
-static hmm_block *alloc_block(hmm_heap *h, size_t want)
+/* A free block of at least `want` bytes (want from block_size_for), marked
+ * in use but not yet split or counted: from placement, else from the top,
+ * else from new memory. */
+static hmm_block *take_block(hmm_heap *h, size_t want)
 {
     hmm_block *b = placement_find(&h->placement, want);
     if (!b)
@@ -288,9 +291,24 @@ static hmm_block *alloc_block(hmm_heap *h, size_t want)
         return NULL;
     take_free(h, b);
     block_mark(b, block_size(b), 1);
+    return b;
+}
+
+/* A new block in use was made of b: count it. */
+static void count_new_block(hmm_heap *h, hmm_block *b)
+{
     account_in_use(h, block_size(b));
     h->counters.blocks_in_use++;
+}
+
+/* An in-use block of at least `want` bytes, split and counted. */
+static hmm_block *alloc_block(hmm_heap *h, size_t want)
+{
+    hmm_block *b = take_block(h, want);
+    if (!b)
+        return NULL;
     split_tail(h, b, want);
+    count_new_block(h, b);
     return b;
 }
 
@@ -364,6 +382,7 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
     size_t have = block_size(b);
     if (want <= have) { /* shrink in place */
         split_tail(h, b, want);
+        h->counters.bytes_in_use -= have - block_size(b);
         return ptr;
     }
     hmm_block *next = block_next(b);
@@ -377,8 +396,8 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
         size_t merged = have + block_size(next);
         take_free(h, next);
         block_mark(b, merged, 1);
-        account_in_use(h, merged - have);
         split_tail(h, b, want);
+        account_in_use(h, block_size(b) - have);
         return ptr;
     }
     hmm_block *nb = alloc_block(h, want); /* move; the old block stays on failure */
@@ -407,7 +426,7 @@ void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
 
     /* Take enough to find an aligned payload with room for a free block of
      * at least HMM_MIN_BLOCK before it, then give both ends back. */
-    hmm_block *b = alloc_block(h, want + alignment + HMM_MIN_BLOCK);
+    hmm_block *b = take_block(h, want + alignment + HMM_MIN_BLOCK);
     if (!b)
         return fail(h);
     char *payload = block_payload(b);
@@ -420,11 +439,11 @@ void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
         hmm_block *nb = block_of(aligned);
         nb->size_flags = HMM_PREV_IN_USE;
         block_set(nb, total - lead, 1);
-        h->counters.bytes_in_use -= lead;
         release_block(h, b, lead); /* b's footer goes into nb->prev_size */
         b = nb;
     }
     split_tail(h, b, want);
+    count_new_block(h, b);
     return block_payload(b);
 }
 
