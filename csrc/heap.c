@@ -122,11 +122,26 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
 
 /* ---- Growing and trimming ---------------------------------------------- */
 
-/* How much to ask the source for when `need` bytes are missing: at least
- * grow_min, so that one system call serves many allocations. */
-static size_t grow_size(const hmm_heap *h, size_t need)
+/*
+ * Move the break up for `need` more bytes.  Ask for at least grow_min, so
+ * that one system call serves many allocations; if that much is not to be
+ * had, ask for just what is needed (the last pages before a limit are still
+ * worth having).  Returns the old break and the increment, or NULL.
+ */
+static char *raise_break(hmm_heap *h, size_t need, size_t *incr)
 {
-    return align_up(need > h->grow_min ? need : h->grow_min, h->source->page_size);
+    size_t page = h->source->page_size;
+    size_t exact = align_up(need, page);
+    size_t generous = exact > h->grow_min ? exact : align_up(h->grow_min, page);
+    if (exact > (size_t)PTRDIFF_MAX)
+        return NULL;
+    char *old = h->source->move_break(h->source, (intptr_t)generous);
+    *incr = generous;
+    if (!old && generous > exact) {
+        old = h->source->move_break(h->source, (intptr_t)exact);
+        *incr = exact;
+    }
+    return old;
 }
 
 static char *break_now(const hmm_heap *h)
@@ -195,10 +210,8 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     hmm_block *marker = segment_end_marker(s);
     size_t top_free = h->top ? block_size(h->top) : 0;
     size_t need = want > top_free ? want - top_free : 0;
-    size_t incr = grow_size(h, need);
-    if (incr > (size_t)PTRDIFF_MAX)
-        return NULL;
-    char *old = h->source->move_break(h->source, (intptr_t)incr);
+    size_t incr;
+    char *old = raise_break(h, need, &incr);
     if (!old)
         return NULL;
     if ((char *)((uintptr_t)old & ~(uintptr_t)(HMM_ALIGNMENT - 1)) != segment_end(s)) {
@@ -223,12 +236,13 @@ static hmm_block *add_segment(hmm_heap *h, size_t want)
     size_t overhead = HMM_SEGMENT_HEADER_SIZE + HMM_END_MARKER_SIZE + HMM_ALIGNMENT;
     if (want > HMM_MAX_REQUEST - overhead - h->source->page_size)
         return NULL;
-    size_t bytes = grow_size(h, want + overhead);
-    char *base = h->source->move_break(h->source, (intptr_t)bytes);
+    size_t bytes;
+    char *base = raise_break(h, want + overhead, &bytes);
     if (base)
         return segment_create(h, base, bytes, 0);
     if (!h->source->map)
         return NULL;
+    bytes = align_up(want + overhead, h->source->page_size);
     if (bytes < HMM_MAP_SEGMENT_MIN) /* few segments keep pointer checks short */
         bytes = HMM_MAP_SEGMENT_MIN;
     base = h->source->map(h->source, bytes);

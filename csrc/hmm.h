@@ -81,7 +81,7 @@ hmm_fault hmm_heap_last_fault(hmm_heap *heap, char *message, size_t message_len)
 typedef struct hmm_block_info {
     void *address;  /* what alloc returned for this block */
     size_t size;    /* the whole block, header included */
-    size_t usable;  /* bytes usable at address */
+    size_t usable;  /* bytes usable at address; 0 for a free block */
     int used;       /* 1 in use, 0 free */
 } hmm_block_info;
 

@@ -1,0 +1,274 @@
+"""hmm-run: run a program with HMM as its malloc.
+
+    hmm-run [options] [--] program [args...]
+
+hmm-run puts ``libhmm.so`` first in LD_PRELOAD and then *replaces itself*
+with the program (execve), as jemalloc.sh does: the exit status, signals,
+the terminal and the process id are the program's own, with no wrapper
+process in between.  Statistics are therefore written by the library itself
+at the program's exit (HMM_STATS), not by hmm-run.
+
+Options end at the first argument that is not one of ours, or at ``--``:
+in ``hmm-run ls -l`` the ``-l`` belongs to ls.  That is why this is a small
+hand parser and not argparse, which looks for its options everywhere.
+
+Exit status, when hmm-run itself fails: 2 usage error, 1 library missing,
+127 program not found, 126 program found but not executable (as env(1)).
+"""
+import errno
+import os
+import shlex
+import shutil
+import signal
+import stat
+import struct
+import sys
+
+from . import __version__
+from .library import library_path, preload_value
+
+PROG = "hmm-run"
+
+USAGE = f"usage: {PROG} [options] [--] program [args...]"
+
+HELP = f"""{USAGE}
+
+Run a program with HMM, the Heap Memory Manager, as its malloc
+(LD_PRELOAD=libhmm.so).  hmm-run then becomes the program: its exit status,
+signals, terminal and pid are the program's own.
+
+options:
+  --stats            print HMM's statistics to stderr when the program exits
+  --stats-file PATH  write the statistics to PATH at exit (%p = process id,
+                     so that each forked process writes its own file)
+  --print-lib        print the path of libhmm.so and exit
+  --env              print a shell line that preloads HMM, for
+                     eval "$({PROG} --env)"
+  -h, --help         show this help and exit
+  --version          show the version and exit
+
+Options stop at the program name or at '--'; everything after belongs to
+the program.  Exit status: the program's, or 127 when it is not found, 126
+when it cannot be executed, 2 on a usage error, 1 when libhmm.so is missing.
+LD_PRELOAD has no effect on statically linked and setuid programs."""
+
+# Subcommands of `python -m hmm` (e.g. a future "bench"): the first argument
+# is looked up here before it is taken as a program.  None exist yet, so
+# every name is a program; once one does, `hmm-run -- NAME` still runs a
+# program of that name.
+COMMANDS = {}
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parse(argv):
+    """Split argv into (options dict, program argv)."""
+    options = {"stats": None, "print_lib": False, "env": False,
+               "help": False, "version": False}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, has_value, value = arg.partition("=")
+        if name == "--stats-file":
+            if not has_value:
+                i += 1
+                if i == len(argv):
+                    raise UsageError("--stats-file needs a PATH")
+                value = argv[i]
+            if not value:
+                raise UsageError("--stats-file needs a non-empty PATH")
+            # Absolute: the library opens it at exit, after any chdir, and
+            # a bare "1" must not read as the stderr switch.
+            _set_stats(options, os.path.abspath(value))
+        elif has_value:
+            raise UsageError(f"option {name} takes no value")
+        elif arg == "--stats":
+            _set_stats(options, "1")
+        elif arg == "--print-lib":
+            options["print_lib"] = True
+        elif arg == "--env":
+            options["env"] = True
+        elif arg in ("-h", "--help"):
+            options["help"] = True
+        elif arg == "--version":
+            options["version"] = True
+        else:
+            raise UsageError(f"unknown option {arg} (put '--' before a program whose "
+                             "name starts with '-')")
+        i += 1
+    return options, argv[i:]
+
+
+def _set_stats(options, value):
+    if options["stats"] is not None:
+        raise UsageError("--stats and --stats-file can be given only once, and not together")
+    options["stats"] = value
+
+
+# ---- what the program is ------------------------------------------------
+
+PT_INTERP = 3
+
+
+def elf_has_interpreter(path):
+    """True/False whether the ELF file at `path` names a program interpreter
+    (PT_INTERP, i.e. it is dynamically linked, so the loader and with it
+    LD_PRELOAD take part); None when `path` is not a readable ELF file."""
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(16)
+            if len(ident) < 16 or ident[:4] != b"\x7fELF":
+                return None
+            elf_class, data = ident[4], ident[5]
+            if elf_class not in (1, 2) or data not in (1, 2):
+                return None
+            order = "<" if data == 1 else ">"
+            if elf_class == 2:  # 64-bit: e_phoff at 32, e_phentsize/e_phnum at 54
+                header = f.read(48)
+                if len(header) < 48:
+                    return None
+                (phoff,) = struct.unpack_from(order + "Q", header, 32 - 16)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 54 - 16)
+            else:  # 32-bit: e_phoff at 28, e_phentsize/e_phnum at 42
+                header = f.read(36)
+                if len(header) < 36:
+                    return None
+                (phoff,) = struct.unpack_from(order + "I", header, 28 - 16)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 42 - 16)
+            if phentsize < 4:
+                return None
+            for index in range(phnum):
+                f.seek(phoff + index * phentsize)
+                entry = f.read(4)
+                if len(entry) < 4:
+                    return None
+                if struct.unpack(order + "I", entry)[0] == PT_INTERP:
+                    return True
+            return False
+    except OSError:
+        return None
+
+
+def _preload_warning(path):
+    """Why LD_PRELOAD would be ignored for `path`, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    # The loader runs in secure mode, and ignores LD_PRELOAD (but for
+    # setuid libraries in the system directories), when the exec changes
+    # the effective user or group.
+    if st.st_mode & stat.S_ISUID and st.st_uid != os.geteuid():
+        return f"{path} is setuid: the loader ignores LD_PRELOAD, so HMM will not be used"
+    if st.st_mode & stat.S_ISGID and st.st_gid != os.getegid():
+        return f"{path} is setgid: the loader ignores LD_PRELOAD, so HMM will not be used"
+    if elf_has_interpreter(path) is False:
+        return f"{path} is statically linked: LD_PRELOAD has no effect, so HMM will not be used"
+    return None
+
+
+def _resolve(name):
+    """(path, None) for the program to exec, or (None, (status, message))."""
+    if "/" not in name:
+        path = shutil.which(name)
+        if path is None:
+            return None, (127, f"{name}: command not found")
+    else:
+        path = name
+        if not os.path.exists(path):
+            return None, (127, f"{name}: No such file or directory")
+    if os.path.isdir(path):
+        return None, (126, f"{name}: Is a directory")
+    if not os.access(path, os.X_OK):
+        return None, (126, f"{name}: Permission denied")
+    return path, None
+
+
+def _error(message):
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _usage_error(message):
+    print(USAGE, file=sys.stderr)
+    _error(f"error: {message}")
+    return 2
+
+
+def main(argv=None):
+    """Entry point of hmm-run and `python -m hmm`.  Returns the exit status
+    when it does not exec the program."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    try:
+        options, program = _parse(argv)
+    except UsageError as exc:
+        return _usage_error(str(exc))
+
+    if options["help"]:
+        print(HELP)
+        return 0
+    if options["version"]:
+        print(f"{PROG} (hmm) {__version__}")
+        return 0
+    printing = options["print_lib"] or options["env"]
+    if printing and program:
+        return _usage_error("--print-lib and --env print and exit; they take no program")
+    if not printing and not program:
+        return _usage_error("no program given")
+
+    try:
+        library = library_path()
+        preload = preload_value(library, os.environ.get("LD_PRELOAD"))
+    except (FileNotFoundError, ValueError) as exc:
+        _error(str(exc))
+        return 1
+
+    if options["print_lib"]:
+        print(library)
+    if options["env"]:
+        print(f"export LD_PRELOAD={shlex.quote(preload)}")
+        if options["stats"] is not None:
+            print(f"export HMM_STATS={shlex.quote(options['stats'])}")
+    if printing:
+        return 0
+
+    path, failure = _resolve(program[0])
+    if failure:
+        status, message = failure
+        _error(message)
+        return status
+    warning = _preload_warning(path)
+    if warning:
+        _error(f"warning: {warning}")
+
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = preload
+    if options["stats"] is not None:
+        env["HMM_STATS"] = options["stats"]
+    return _exec(path, program, env)
+
+
+def _exec(path, program, env):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec:
+    # give the program the default actions it would get from a shell, so
+    # that `hmm-run yes | head` ends the way `yes | head` does.
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    try:
+        os.execve(path, program, env)
+    except OSError as exc:
+        status = 127 if exc.errno == errno.ENOENT else 126
+        _error(f"{program[0]}: {exc.strerror or exc}")
+        return status
+    raise AssertionError("execve returned")  # pragma: no cover
