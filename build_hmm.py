@@ -130,12 +130,23 @@ class BuildExt(build_ext):
         super().finalize_options()
 
     def build_extension(self, ext):
+        if ext.name == "hmm.libhmm":
+            self._link_like_a_plain_library()
         if ext.name == "hmm._core":
             wrapper = Path(self.build_temp) / "hmm_core_cffi.c"
             wrapper.parent.mkdir(parents=True, exist_ok=True)
             make_ffi().emit_c_code(str(wrapper))
             ext.sources = [str(wrapper)] + [s for s in ext.sources if s != str(wrapper)]
         super().build_extension(ext)
+
+    def _link_like_a_plain_library(self):
+        # Python's own link line may carry -L/-rpath entries for its
+        # installation (pyenv's does); the preload library needs libc only
+        # and must not embed paths of the machine that built it.
+        self.compiler.linker_so = [
+            arg for arg in self.compiler.linker_so
+            if not arg.startswith(("-L", "-Wl,-rpath", "-Wl,-R"))
+        ]
 
     def get_ext_filename(self, fullname):
         # The preload library is a plain shared object, not a Python module:
