@@ -56,6 +56,9 @@ PRELOAD_LDFLAGS = ["-Wl,-z,defs", "-Wl,-z,relro", "-Wl,-z,now", "-Wl,--as-needed
 CDEF = """
 typedef struct hmm_heap hmm_heap;
 hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes);
+int hmm_heap_set_policy(hmm_heap *heap, const char *name);
+const char *hmm_heap_policy(const hmm_heap *heap);
+const char *hmm_policy_name(int index);
 void *hmm_heap_alloc(hmm_heap *heap, size_t size);
 void *hmm_heap_calloc(hmm_heap *heap, size_t nmemb, size_t size);
 void *hmm_heap_realloc(hmm_heap *heap, void *ptr, size_t size);

@@ -23,7 +23,7 @@ void heap_init(hmm_heap *h, hmm_source *source)
 {
     memset(h, 0, sizeof *h);
     h->source = source;
-    placement_init(&h->placement);
+    placement_init(&h->placement, HMM_POLICY_SEGREGATED);
     h->grow_min = HMM_DEFAULT_GROW_MIN;
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
     h->top_pad = HMM_DEFAULT_TOP_PAD;
@@ -531,4 +531,31 @@ hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
     /* A small address space wants small steps. */
     sh->heap.grow_min = 64u * 1024;
     return &sh->heap;
+}
+
+/* ---- Policy ------------------------------------------------------------- */
+
+int hmm_heap_set_policy(hmm_heap *h, const char *name)
+{
+    hmm_policy policy = placement_policy_from_name(name);
+    if (policy == HMM_POLICY_COUNT)
+        return -1;
+    /* Re-file every free block but the top: find them by walking the
+     * segments, since the old structure is being replaced. */
+    placement_init(&h->placement, policy);
+    for (hmm_segment *s = h->segments; s; s = s->next)
+        for (hmm_block *b = segment_first_block(s); !block_is_end(b); b = block_next(b))
+            if (!block_in_use(b) && b != h->top)
+                placement_insert(&h->placement, b);
+    return 0;
+}
+
+const char *hmm_heap_policy(const hmm_heap *h)
+{
+    return placement_policy_name(h->placement.policy);
+}
+
+const char *hmm_policy_name(int index)
+{
+    return index >= 0 && index < HMM_POLICY_COUNT ? placement_policy_name((hmm_policy)index) : NULL;
 }

@@ -45,6 +45,14 @@ typedef struct hmm_heap hmm_heap;
  */
 hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes);
 
+/* Placement policy: "segregated" (the default, O(1)), "first-fit" (the
+ * seed's), "next-fit" or "best-fit".  The heap's free blocks are re-filed
+ * under the new policy.  Returns 0, or -1 for an unknown name. */
+int hmm_heap_set_policy(hmm_heap *heap, const char *name);
+const char *hmm_heap_policy(const hmm_heap *heap);
+/* The policy names, by index from 0; NULL past the end. */
+const char *hmm_policy_name(int index);
+
 /* The core allocation functions.  Unlike HmmAlloc, hmm_heap_alloc(h, 0)
  * returns a unique minimum-size block (glibc semantics).  Failures return
  * NULL; the caller sets errno if it wants to. */
