@@ -24,7 +24,10 @@ CSRC = "csrc"
 # The core: block layout, placement, the simulated source, checking, stats.
 CORE_SOURCES = [
     "heap.c",
-    "placement_first_fit.c",
+    "large.c",
+    "placement.c",
+    "placement_list.c",
+    "placement_segregated.c",
     "source_simulated.c",
     "check.c",
     "stats.c",
@@ -34,6 +37,7 @@ CORE_SOURCES = [
 # The preload library adds the OS source, the process heap and the libc names.
 PRELOAD_SOURCES = CORE_SOURCES + [
     "source_os.c",
+    "thread_cache.c",
     "options.c",
     "report.c",
     "process_heap.c",

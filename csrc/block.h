@@ -32,6 +32,10 @@
  *  - The smallest block is 32 bytes: header (16) + two list links (16); its
  *    footer lives in the next block's prev_size word.
  *
+ * A large block (HMM_MAPPED) lives alone in a mapping of its own: its
+ * prev_size word holds the distance from the mapping's start to the block,
+ * there is no next block, and all of it but the header is usable.
+ *
  * Sizes are multiples of 16, so the low 4 bits of the size word hold flags.
  * Each segment ends with a 16-byte end marker: a block header whose size is
  * 0 and whose IN_USE bit is set, so merging never runs off the segment.
@@ -50,6 +54,8 @@
 
 #define HMM_IN_USE 0x1u
 #define HMM_PREV_IN_USE 0x2u
+#define HMM_MAPPED 0x4u     /* a large block with a mapping of its own */
+#define HMM_CACHED 0x8u     /* in use by the heap, parked in a thread cache */
 #define HMM_FLAG_MASK 0xfu
 
 typedef struct hmm_block {
@@ -83,7 +89,11 @@ static inline int block_is_end(const hmm_block *b) { return block_size(b) == 0; 
 
 static inline void *block_payload(hmm_block *b) { return (char *)b + HMM_HEADER_SIZE; }
 static inline hmm_block *block_of(const void *payload) { return (hmm_block *)((char *)payload - HMM_HEADER_SIZE); }
-static inline size_t block_usable(const hmm_block *b) { return block_size(b) - HMM_OVERHEAD; }
+static inline int block_mapped(const hmm_block *b) { return (b->size_flags & HMM_MAPPED) != 0; }
+static inline size_t block_usable(const hmm_block *b)
+{
+    return block_size(b) - (block_mapped(b) ? HMM_HEADER_SIZE : HMM_OVERHEAD);
+}
 
 static inline hmm_block *block_next(const hmm_block *b) { return (hmm_block *)((char *)b + block_size(b)); }
 /* Only meaningful when !block_prev_in_use(b). */

@@ -85,8 +85,8 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
             expect(c, 0, "block: size runs past the segment end", b);
             return; /* cannot walk further */
         }
-        expect(c, (b->size_flags & HMM_FLAG_MASK & ~(HMM_IN_USE | HMM_PREV_IN_USE)) == 0,
-               "block: unknown flag bits", b);
+        expect(c, (b->size_flags & HMM_MAPPED) == 0, "block: marked mapped inside a segment", b);
+        expect(c, !(b->size_flags & HMM_CACHED) || block_in_use(b), "block: cached but free", b);
         expect(c, block_prev_in_use(b) == prev_used, "block: PREV_IN_USE disagrees with the previous block", b);
         const hmm_block *next = block_next(b);
         if (block_in_use(b)) {
@@ -105,6 +105,22 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
     seen->heap_size += s->size;
 }
 
+typedef struct mapped_tally {
+    checker *c;
+    struct hmm_stats *seen;
+} mapped_tally;
+
+static void check_mapped_block(hmm_block *b, void *ctx)
+{
+    mapped_tally *t = ctx;
+    expect(t->c, (b->size_flags & HMM_FLAG_MASK) == (HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED),
+           "mapped block: header flags overwritten", b);
+    t->seen->blocks_in_use++;
+    t->seen->bytes_in_use += block_size(b);
+    t->seen->mapped_blocks++;
+    t->seen->mapped_bytes += b->prev_size + block_size(b);
+}
+
 unsigned hmm_heap_check(const hmm_heap *h, char *why, size_t why_len)
 {
     checker c = {0};
@@ -117,6 +133,11 @@ unsigned hmm_heap_check(const hmm_heap *h, char *why, size_t why_len)
     }
     expect(&c, !h->break_segment || heap_segment_of(h, h->break_segment) == h->break_segment,
            "heap: break segment is not one of its segments", h->break_segment);
+
+    mapped_tally mapped = {&c, &seen};
+    large_each(h, check_mapped_block, &mapped);
+    expect(&c, seen.mapped_blocks == h->counters.mapped_blocks, "stats: mapped_blocks is wrong", h);
+    expect(&c, seen.mapped_bytes == h->counters.mapped_bytes, "stats: mapped_bytes is wrong", h);
 
     free_tally tally = {h, &c, 0};
     placement_each(&h->placement, check_listed_block, &tally);

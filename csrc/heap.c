@@ -27,6 +27,7 @@ void heap_init(hmm_heap *h, hmm_source *source)
     h->grow_min = HMM_DEFAULT_GROW_MIN;
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
     h->top_pad = HMM_DEFAULT_TOP_PAD;
+    h->mmap_threshold = HMM_DEFAULT_MMAP_THRESHOLD;
 }
 
 /* ---- Accounting -------------------------------------------------------- */
@@ -286,9 +287,36 @@ static int trim_top(hmm_heap *h, size_t pad)
     return 1;
 }
 
+typedef struct discard_job {
+    hmm_heap *heap;
+    int released;
+} discard_job;
+
+/* Give back the physical pages inside a free block, keeping its header,
+ * links and footer (the next block's prev_size) where they are. */
+static int discard_free_pages(hmm_block *b, void *ctx)
+{
+    discard_job *job = ctx;
+    size_t page = job->heap->source->page_size;
+    uintptr_t low = align_up((uintptr_t)b + sizeof(hmm_block), page);
+    uintptr_t high = ((uintptr_t)b + block_size(b)) & ~(uintptr_t)(page - 1);
+    if (high > low) {
+        job->heap->source->discard(job->heap->source, (void *)low, high - low);
+        job->released = 1;
+    }
+    return 0;
+}
+
 int hmm_heap_trim(hmm_heap *h, size_t pad)
 {
-    return trim_top(h, pad);
+    int released = trim_top(h, pad);
+    if (!h->source->discard)
+        return released;
+    discard_job job = {h, released};
+    placement_each(&h->placement, discard_free_pages, &job);
+    if (h->top)
+        discard_free_pages(h->top, &job);
+    return job.released;
 }
 
 /* ---- Allocation -------------------------------------------------------- */
@@ -332,18 +360,37 @@ static void *fail(hmm_heap *h)
     return NULL;
 }
 
-static void *allocate(hmm_heap *h, size_t size)
+/* A large block in its own mapping, counted; NULL when none can be had
+ * (the caller then tries the heap). */
+static void *allocate_mapped(hmm_heap *h, size_t size, size_t alignment)
+{
+    void *p = large_alloc(h, size, alignment);
+    if (p)
+        count_new_block(h, block_of(p));
+    return p;
+}
+
+void *heap_allocate(hmm_heap *h, size_t size)
 {
     if (size > HMM_MAX_REQUEST)
         return fail(h);
+    if (large_wanted(h, size)) {
+        void *p = allocate_mapped(h, size, HMM_ALIGNMENT);
+        if (p)
+            return p;
+    }
     hmm_block *b = alloc_block(h, block_size_for(size));
     return b ? block_payload(b) : fail(h);
 }
 
-static void free_block(hmm_heap *h, hmm_block *b)
+void heap_free_block(hmm_heap *h, hmm_block *b)
 {
     h->counters.bytes_in_use -= block_size(b);
     h->counters.blocks_in_use--;
+    if (block_mapped(b)) {
+        large_free(h, b);
+        return;
+    }
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
@@ -352,7 +399,7 @@ static void free_block(hmm_heap *h, hmm_block *b)
 void *hmm_heap_alloc(hmm_heap *h, size_t size)
 {
     h->counters.alloc_calls++;
-    return allocate(h, size);
+    return heap_allocate(h, size);
 }
 
 void hmm_heap_free(hmm_heap *h, void *ptr)
@@ -362,7 +409,7 @@ void hmm_heap_free(hmm_heap *h, void *ptr)
     h->counters.free_calls++;
     hmm_block *b = heap_block_from_user(h, "free()", ptr);
     if (b)
-        free_block(h, b);
+        heap_free_block(h, b);
 }
 
 void *hmm_heap_calloc(hmm_heap *h, size_t nmemb, size_t size)
@@ -371,26 +418,56 @@ void *hmm_heap_calloc(hmm_heap *h, size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return fail(h);
-    void *p = allocate(h, total);
-    if (p)
+    void *p = heap_allocate(h, total);
+    if (p && !block_mapped(block_of(p))) /* fresh mappings are zero already */
         memset(p, 0, block_usable(block_of(p)));
     return p;
+}
+
+/* Move b's contents to a new block of `size` bytes; on failure b stays. */
+static void *realloc_by_moving(hmm_heap *h, hmm_block *b, size_t size)
+{
+    void *p = heap_allocate(h, size);
+    if (!p)
+        return NULL; /* heap_allocate counted the failure */
+    size_t keep = block_usable(b) < size ? block_usable(b) : size;
+    memcpy(p, block_payload(b), keep);
+    heap_free_block(h, b);
+    return p;
+}
+
+/* A mapped block is resized by the OS (mremap: no copy), unless it has
+ * become small enough to belong in the heap. */
+static void *realloc_mapped(hmm_heap *h, hmm_block *b, size_t size)
+{
+    if (size >= h->mmap_threshold / 2) {
+        size_t before = block_size(b);
+        hmm_block *resized = large_resize(h, b, size);
+        if (resized) {
+            h->counters.bytes_in_use -= before;
+            account_in_use(h, block_size(resized));
+            return block_payload(resized);
+        }
+    }
+    return realloc_by_moving(h, b, size);
 }
 
 void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
 {
     h->counters.realloc_calls++;
     if (!ptr)
-        return allocate(h, size);
+        return heap_allocate(h, size);
     hmm_block *b = heap_block_from_user(h, "realloc()", ptr);
     if (!b)
         return NULL;
     if (size == 0) {
-        free_block(h, b);
+        heap_free_block(h, b);
         return NULL;
     }
     if (size > HMM_MAX_REQUEST)
         return fail(h);
+    if (block_mapped(b))
+        return realloc_mapped(h, b, size);
 
     size_t want = block_size_for(size);
     size_t have = block_size(b);
@@ -414,19 +491,14 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
         account_in_use(h, block_size(b) - have);
         return ptr;
     }
-    hmm_block *nb = alloc_block(h, want); /* move; the old block stays on failure */
-    if (!nb)
-        return fail(h);
-    memcpy(block_payload(nb), ptr, block_usable(b));
-    free_block(h, b);
-    return block_payload(nb);
+    return realloc_by_moving(h, b, size);
 }
 
 void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
 {
     h->counters.memalign_calls++;
     if (alignment <= HMM_ALIGNMENT)
-        return allocate(h, size);
+        return heap_allocate(h, size);
     if (alignment & (alignment - 1)) { /* not a power of two: round up, as glibc's memalign does */
         if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
             return fail(h);
@@ -437,6 +509,11 @@ void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
     size_t want = block_size_for(size);
     if (want > HMM_MAX_REQUEST - alignment - HMM_MIN_BLOCK)
         return fail(h);
+    if (large_wanted(h, size)) {
+        void *p = allocate_mapped(h, size, alignment);
+        if (p)
+            return p;
+    }
 
     /* Take enough to find an aligned payload with room for a free block of
      * at least HMM_MIN_BLOCK before it, then give both ends back. */
@@ -483,6 +560,13 @@ hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr)
 {
     hmm_segment *s = heap_segment_of(h, ptr);
     hmm_block *b = block_of(ptr);
+    if (!s && large_is_block(h, ptr)) {
+        if ((b->size_flags & (HMM_IN_USE | HMM_MAPPED)) != (HMM_IN_USE | HMM_MAPPED)) {
+            misuse_report(h, call, HMM_FAULT_CORRUPT_HEADER, ptr, 0);
+            return NULL;
+        }
+        return b;
+    }
     if (!s || ((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) || b < segment_first_block(s) ||
         b >= segment_end_marker(s)) {
         misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
@@ -493,6 +577,10 @@ hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr)
                     size <= (size_t)((char *)segment_end_marker(s) - (char *)b);
     if (!size_fits) {
         misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+        return NULL;
+    }
+    if (b->size_flags & HMM_CACHED) { /* freed already, parked in a thread cache */
+        misuse_report(h, call, HMM_FAULT_DOUBLE_FREE, ptr, size);
         return NULL;
     }
     hmm_block *next = block_next(b);

@@ -43,6 +43,13 @@ static inline char *segment_end(const hmm_segment *s) { return (char *)s + s->si
 
 #define HMM_MESSAGE_MAX 160
 
+/* The addresses of the mapped (large) blocks: see large.c. */
+typedef struct hmm_large_registry {
+    uintptr_t *slots;   /* payload addresses; 0 is an empty slot */
+    size_t capacity;    /* a power of two, or 0 before the first one */
+    size_t count;
+} hmm_large_registry;
+
 struct hmm_heap {
     hmm_source *source;
     hmm_segment *segments;       /* every segment, newest first */
@@ -57,9 +64,13 @@ struct hmm_heap {
     hmm_block *top;
     hmm_placement placement;
 
+    hmm_large_registry large;    /* blocks with a mapping of their own */
+
     size_t grow_min;             /* least the heap asks its source for */
     size_t trim_threshold;       /* give the top back once this much is free */
     size_t top_pad;              /* ...but keep this much */
+    size_t mmap_threshold;       /* requests this big get their own mapping */
+    int thresholds_fixed;        /* set by the user: do not adapt them */
 
     /* Called on misuse, after h->fault and h->message are set.  The
      * process heap's handler prints and aborts; NULL just records. */
@@ -75,6 +86,7 @@ struct hmm_heap {
 #define HMM_DEFAULT_TRIM_THRESHOLD (256u * 1024) /* don't hand back small change */
 #define HMM_DEFAULT_TOP_PAD (64u * 1024)         /* nor what we'd ask for again soon */
 #define HMM_MAP_SEGMENT_MIN (1024u * 1024)       /* mapped when the break is stuck */
+#define HMM_DEFAULT_MMAP_THRESHOLD (128u * 1024) /* glibc's: below, a mapping costs too much */
 
 void heap_init(hmm_heap *h, hmm_source *source);
 
@@ -83,8 +95,23 @@ void heap_init(hmm_heap *h, hmm_source *source);
  * returned. */
 hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr);
 
+/* Allocate and free without counting a call (the thread caches call these
+ * on behalf of calls they count themselves).  b comes validated. */
+void *heap_allocate(hmm_heap *h, size_t size);
+void heap_free_block(hmm_heap *h, hmm_block *b);
+
 /* The segment holding address p, or NULL. */
 hmm_segment *heap_segment_of(const hmm_heap *h, const void *p);
+
+/* large.c */
+int large_wanted(const hmm_heap *h, size_t size);
+void *large_alloc(hmm_heap *h, size_t size, size_t alignment);
+void large_free(hmm_heap *h, hmm_block *b);
+/* Resize a mapped block for `size` bytes; the block (maybe moved) or NULL,
+ * in which case b is untouched. */
+hmm_block *large_resize(hmm_heap *h, hmm_block *b, size_t size);
+int large_is_block(const hmm_heap *h, const void *payload);
+void large_each(const hmm_heap *h, void (*visit)(hmm_block *b, void *ctx), void *ctx);
 
 /* misuse.c */
 void misuse_report(hmm_heap *h, const char *call, hmm_fault fault, const void *ptr, size_t block_size);

@@ -11,6 +11,11 @@
  *     alone; aligned_alloc wants a power of two (else EINVAL);
  *   - free never changes errno.
  * The glibc-internal names at the bottom are aliases of the public ones.
+ * The seed API (HmmAlloc & co.) is here too: the same heap, the seed's
+ * contract.
+ *
+ * Small requests and frees are served by the thread's cache when it can
+ * (thread_cache.h) and take the process lock only when it cannot.
  */
 #define _GNU_SOURCE
 #include "block.h"
@@ -18,6 +23,7 @@
 #include "process_heap.h"
 #include "report.h"
 #include "stats.h"
+#include "thread_cache.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -35,27 +41,51 @@ static void *nomem(void)
     return NULL;
 }
 
-HMM_EXPORT void *malloc(size_t size)
+static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
+    cache_start_if_new();
     hmm_heap *h = process_heap_lock();
     void *p = hmm_heap_alloc(h, size);
     process_heap_unlock();
     return p ? p : nomem();
 }
 
-HMM_EXPORT void free(void *ptr)
+HMM_EXPORT void *malloc(size_t size)
 {
-    if (!ptr)
-        return;
+    void *p = cache_take(size);
+    if (__builtin_expect(p != NULL, 1)) {
+        hmm_thread_cache.allocs++;
+        return p;
+    }
+    return malloc_slow(size);
+}
+
+static __attribute__((noinline)) void free_slow(void *ptr)
+{
     int saved_errno = errno;
+    cache_start_if_new();
     hmm_heap *h = process_heap_lock();
     hmm_heap_free(h, ptr);
     process_heap_unlock();
     errno = saved_errno;
 }
 
+HMM_EXPORT void free(void *ptr)
+{
+    if (ptr && !cache_put(ptr))
+        free_slow(ptr);
+}
+
 HMM_EXPORT void *calloc(size_t nmemb, size_t size)
 {
+    size_t total;
+    if (!__builtin_mul_overflow(nmemb, size, &total)) {
+        void *p = cache_take(total);
+        if (p) {
+            hmm_thread_cache.callocs++;
+            return memset(p, 0, block_usable(block_of(p)));
+        }
+    }
     hmm_heap *h = process_heap_lock();
     void *p = hmm_heap_calloc(h, nmemb, size);
     process_heap_unlock();
@@ -163,13 +193,6 @@ HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 
 /* ---- Reporting on HMM's heap through glibc's names ---------------------- */
 
-static void heap_stats(struct hmm_stats *out)
-{
-    hmm_heap *h = process_heap_lock();
-    hmm_heap_stats(h, out);
-    process_heap_unlock();
-}
-
 /* The top free block, which trimming could give back (glibc's keepcost). */
 static size_t top_free_bytes(void)
 {
@@ -182,7 +205,7 @@ static size_t top_free_bytes(void)
 HMM_EXPORT struct mallinfo2 mallinfo2(void)
 {
     struct hmm_stats s;
-    heap_stats(&s);
+    process_heap_stats(&s);
     struct mallinfo2 info = {0};
     info.arena = s.heap_size;
     info.ordblks = s.free_blocks;
@@ -208,9 +231,9 @@ HMM_EXPORT struct mallinfo mallinfo(void)
 
 HMM_EXPORT void malloc_stats(void)
 {
-    hmm_heap *h = process_heap_lock();
-    report_stats(h, STDERR_FILENO);
-    process_heap_unlock();
+    struct hmm_stats s;
+    process_heap_stats(&s);
+    report_stats(&s, STDERR_FILENO);
 }
 
 HMM_EXPORT int malloc_trim(size_t pad)
@@ -219,6 +242,28 @@ HMM_EXPORT int malloc_trim(size_t pad)
     int released = hmm_heap_trim(h, pad);
     process_heap_unlock();
     return released;
+}
+
+/* ---- The seed API ------------------------------------------------------ */
+
+HMM_EXPORT void *HmmAlloc(size_t size)
+{
+    return size ? malloc(size) : NULL;
+}
+
+HMM_EXPORT void HmmFree(void *ptr)
+{
+    free(ptr);
+}
+
+HMM_EXPORT void *HmmRealloc(void *ptr, size_t size)
+{
+    return ptr ? realloc(ptr, size) : HmmAlloc(size);
+}
+
+HMM_EXPORT void *HmmCalloc(size_t nmemb, size_t size)
+{
+    return nmemb && size ? calloc(nmemb, size) : NULL;
 }
 
 /* ---- Other names for the same functions ---------------------------------- */

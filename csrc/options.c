@@ -45,3 +45,32 @@ const char *option_value(hmm_option which)
 {
     return which < OPTION_COUNT ? option_values[which] : NULL;
 }
+
+const char *option_name(hmm_option which)
+{
+    return which < OPTION_COUNT ? option_names[which] : NULL;
+}
+
+int option_size(hmm_option which, size_t *out)
+{
+    const char *v = option_value(which);
+    if (!v)
+        return 0;
+    size_t n = 0;
+    const char *c = v;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        if (n > ((size_t)-1 - 9) / 10)
+            return -1;
+        n = n * 10 + (size_t)(*c - '0');
+    }
+    unsigned shift = 0;
+    switch (*c) {
+    case 'k': case 'K': shift = 10; c++; break;
+    case 'm': case 'M': shift = 20; c++; break;
+    case 'g': case 'G': shift = 30; c++; break;
+    }
+    if (c == v || *c != '\0' || n > ((size_t)-1 >> shift))
+        return -1;
+    *out = n << shift;
+    return 1;
+}

@@ -9,10 +9,22 @@
 #ifndef HMM_OPTIONS_H
 #define HMM_OPTIONS_H
 
+#include <stddef.h>
+
 /* X(id, environment name, meaning) */
 #define HMM_OPTIONS_LIST(X)                                                   \
     X(OPTION_STATS, "HMM_STATS",                                              \
-      "1: print the stats to stderr at exit; a path (%p = pid): write them there")
+      "1: print the stats to stderr at exit; a path (%p = pid): write them there") \
+    X(OPTION_POLICY, "HMM_POLICY",                                            \
+      "placement: segregated (default), first-fit, next-fit or best-fit")      \
+    X(OPTION_TCACHE, "HMM_TCACHE",                                            \
+      "blocks each thread may park per size class (default 8; 0: no caches)") \
+    X(OPTION_MMAP_THRESHOLD, "HMM_MMAP_THRESHOLD",                            \
+      "requests from this size get a mapping of their own (default 128k, adaptive)") \
+    X(OPTION_TRIM_THRESHOLD, "HMM_TRIM_THRESHOLD",                            \
+      "give the top of the heap back once this much is free (default 256k)")  \
+    X(OPTION_TOP_PAD, "HMM_TOP_PAD",                                          \
+      "free bytes kept at the top when trimming (default 64k)")
 
 typedef enum hmm_option {
 #define HMM_OPTION_ID(id, name, meaning) id,
@@ -26,5 +38,10 @@ typedef enum hmm_option {
 int options_load(void);
 /* The option's value (pointing into environ), or NULL when unset or empty. */
 const char *option_value(hmm_option which);
+const char *option_name(hmm_option which);
+/* A size option: digits with an optional k, m or g suffix (powers of 1024).
+ * Returns 1 and sets *out when set and well formed; 0 when unset; -1 when
+ * malformed. */
+int option_size(hmm_option which, size_t *out);
 
 #endif /* HMM_OPTIONS_H */

@@ -29,18 +29,26 @@ typedef enum hmm_policy {
     HMM_POLICY_COUNT
 } hmm_policy;
 
-/* Segregated fit: first level = power of two, second level = SL_COUNT
- * equal slices of it.  Blocks below SMALL_LIMIT get one class per 16 bytes. */
-#define HMM_SL_SHIFT 4
-#define HMM_SL_COUNT (1 << HMM_SL_SHIFT)
-#define HMM_FL_COUNT 48
+/*
+ * Segregated fit classes (the picture is in placement_segregated.c).  Below
+ * SMALL_LIMIT a class is one 16-byte size; from there on, first level (fl)
+ * = the power of two, second level (sl) = SL_COUNT equal slices of it.
+ * SL_SHIFT 5 makes the slices 16 bytes wide up to 1 KiB (exact classes) and
+ * at most 1/32 of the size above: little rounding waste.
+ */
+#define HMM_SL_SHIFT 5
+#define HMM_SL_COUNT (1 << HMM_SL_SHIFT)               /* 32: one uint32_t bitmap */
+#define HMM_SMALL_SHIFT (HMM_SL_SHIFT + 4)             /* SL_COUNT slices of 16 bytes */
+#define HMM_SMALL_LIMIT ((size_t)1 << HMM_SMALL_SHIFT) /* 512 */
+#define HMM_FL_COUNT (64 - HMM_SMALL_SHIFT + 1)        /* 56: every 64-bit size */
 
 typedef struct hmm_placement {
     hmm_policy policy;
-    /* first-fit, next-fit, best-fit: one doubly linked list */
+    /* first-fit, next-fit, best-fit: one doubly linked list, LIFO */
     hmm_block *list;
-    hmm_block *rover;          /* next-fit: where the last search stopped */
-    /* segregated */
+    hmm_block *rover;          /* next-fit: where the next search starts (NULL: the head) */
+    /* segregated: one LIFO list per class; a bit per non-empty class, and a
+     * bit per first level that has any */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[HMM_FL_COUNT];
     hmm_block *classes[HMM_FL_COUNT][HMM_SL_COUNT];
@@ -63,5 +71,20 @@ unsigned placement_check(const hmm_placement *p);
 const char *placement_policy_name(hmm_policy policy);
 /* The policy with that name, or HMM_POLICY_COUNT if none. */
 hmm_policy placement_policy_from_name(const char *name);
+
+/* Between placement.c, which picks the policy, and the policy files. */
+void list_insert(hmm_placement *p, hmm_block *b);
+void list_remove(hmm_placement *p, hmm_block *b);
+hmm_block *list_find_first(hmm_placement *p, size_t size);
+hmm_block *list_find_next(hmm_placement *p, size_t size);
+hmm_block *list_find_best(hmm_placement *p, size_t size);
+void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
+unsigned list_check(const hmm_placement *p);
+
+void segregated_insert(hmm_placement *p, hmm_block *b);
+void segregated_remove(hmm_placement *p, hmm_block *b);
+hmm_block *segregated_find(hmm_placement *p, size_t size);
+void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
+unsigned segregated_check(const hmm_placement *p);
 
 #endif /* HMM_PLACEMENT_H */

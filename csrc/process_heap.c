@@ -1,11 +1,12 @@
 /*
- * process_heap.c - the process heap: its lock, its start-up, fork, exit,
- * and the seed API (HmmAlloc, HmmFree, HmmRealloc, HmmCalloc) on it.
+ * process_heap.c - the process heap: its lock, its start-up, its options,
+ * fork and exit.
  *
  * Start-up must work whichever allocation function a process calls first,
  * and before libc has finished starting (ld.so allocates through us while
  * it loads libraries), so it allocates nothing, prints nothing and reads
- * the environment by hand (options.c).
+ * the environment by hand (options.c).  If the environment is not there
+ * yet, the options are applied later, from the library's constructor.
  *
  * Fork: a child gets a copy of the heap as it was when fork() was called.
  * If another thread was half-way through an operation, that copy would be
@@ -18,18 +19,17 @@
 #include "heap.h"
 #include "options.h"
 #include "report.h"
+#include "thread_cache.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define HMM_EXPORT __attribute__((visibility("default")))
-
 static hmm_heap process_heap;
 static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
 static int process_heap_ready;
+static int options_applied;
 
 static void abort_on_misuse(hmm_heap *h)
 {
@@ -38,85 +38,95 @@ static void abort_on_misuse(hmm_heap *h)
     abort();
 }
 
+static void warn_bad_option(hmm_option which, const char *why)
+{
+    report_line(option_name(which), "=", option_value(which), ": ", why, NULL);
+}
+
+/* A size option, if set and well formed. */
+static int size_option(hmm_option which, size_t *out)
+{
+    int got = option_size(which, out);
+    if (got < 0)
+        warn_bad_option(which, "not a size (digits, then k, m or g), ignored");
+    return got > 0;
+}
+
+/* Apply HMM_* to the heap, once the environment can be read. */
+static void apply_options(hmm_heap *h)
+{
+    if (options_applied || !options_load())
+        return;
+    options_applied = 1;
+    const char *policy = option_value(OPTION_POLICY);
+    if (policy && hmm_heap_set_policy(h, policy) != 0)
+        warn_bad_option(OPTION_POLICY, "unknown policy (segregated, first-fit, next-fit, best-fit), ignored");
+    size_t n;
+    if (size_option(OPTION_MMAP_THRESHOLD, &n)) {
+        h->mmap_threshold = n;
+        h->thresholds_fixed = 1;
+    }
+    if (size_option(OPTION_TRIM_THRESHOLD, &n)) {
+        h->trim_threshold = n;
+        h->thresholds_fixed = 1;
+    }
+    if (size_option(OPTION_TOP_PAD, &n))
+        h->top_pad = n;
+}
+
 hmm_heap *process_heap_lock(void)
 {
     pthread_mutex_lock(&process_lock);
     if (__builtin_expect(!process_heap_ready, 0)) {
         heap_init(&process_heap, os_source());
         process_heap.on_misuse = abort_on_misuse;
-        options_load();
         process_heap_ready = 1;
+        apply_options(&process_heap);
     }
     return &process_heap;
 }
 
 void process_heap_unlock(void)
 {
+    cache_note_heap_bounds(&process_heap);
     pthread_mutex_unlock(&process_lock);
 }
 
-static void before_fork(void) { pthread_mutex_lock(&process_lock); }
-static void after_fork(void) { pthread_mutex_unlock(&process_lock); }
+void process_heap_stats(struct hmm_stats *out)
+{
+    hmm_heap *h = process_heap_lock();
+    hmm_heap_stats(h, out);
+    cache_add_stats(out);
+    process_heap_unlock();
+}
+
+static void before_fork(void) { process_heap_lock(); }
+static void after_fork_parent(void) { process_heap_unlock(); }
+static void after_fork_child(void)
+{
+    cache_after_fork_child();
+    process_heap_unlock();
+}
 
 __attribute__((constructor)) static void process_heap_start(void)
 {
-    options_load(); /* in case the first allocation came before environ */
+    hmm_heap *h = process_heap_lock();
+    apply_options(h); /* in case the first allocation came before environ */
+    process_heap_unlock();
+
+    size_t limit = CACHE_DEFAULT_LIMIT;
+    if (size_option(OPTION_TCACHE, &limit) && limit > 0xffff)
+        limit = 0xffff;
+    cache_setup((uint32_t)limit);
     report_prepare();
-    pthread_atfork(before_fork, after_fork, after_fork);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 __attribute__((destructor)) static void process_heap_exit(void)
 {
     if (!option_value(OPTION_STATS))
         return;
-    hmm_heap *h = process_heap_lock();
-    report_stats_as_configured(h);
-    process_heap_unlock();
-}
-
-/* ---- The seed API ------------------------------------------------------ */
-
-HMM_EXPORT void *HmmAlloc(size_t size)
-{
-    if (size == 0)
-        return NULL;
-    hmm_heap *h = process_heap_lock();
-    void *p = hmm_heap_alloc(h, size);
-    process_heap_unlock();
-    if (!p)
-        errno = ENOMEM;
-    return p;
-}
-
-HMM_EXPORT void HmmFree(void *ptr)
-{
-    if (!ptr)
-        return;
-    hmm_heap *h = process_heap_lock();
-    hmm_heap_free(h, ptr);
-    process_heap_unlock();
-}
-
-HMM_EXPORT void *HmmRealloc(void *ptr, size_t size)
-{
-    if (!ptr)
-        return HmmAlloc(size);
-    hmm_heap *h = process_heap_lock();
-    void *p = hmm_heap_realloc(h, ptr, size);
-    process_heap_unlock();
-    if (!p && size)
-        errno = ENOMEM;
-    return p;
-}
-
-HMM_EXPORT void *HmmCalloc(size_t nmemb, size_t size)
-{
-    if (nmemb == 0 || size == 0)
-        return NULL;
-    hmm_heap *h = process_heap_lock();
-    void *p = hmm_heap_calloc(h, nmemb, size);
-    process_heap_unlock();
-    if (!p)
-        errno = ENOMEM;
-    return p;
+    struct hmm_stats stats;
+    process_heap_stats(&stats);
+    report_stats_as_configured(&stats);
 }

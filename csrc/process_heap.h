@@ -1,7 +1,8 @@
 /*
  * process_heap.h - the one heap of the process, behind one lock.
  *
- * Every libc name (malloc_api.c) and the seed API go through here:
+ * Every libc name and the seed API (malloc_api.c) go through here when
+ * their thread cache cannot serve them:
  * process_heap_lock() returns the heap, set up on first use, with the lock
  * held; process_heap_unlock() releases it.  Misuse on this heap prints its
  * one-line report to stderr and aborts.
@@ -13,5 +14,8 @@
 
 hmm_heap *process_heap_lock(void);
 void process_heap_unlock(void);
+/* The heap's counters with the thread caches' added in. */
+struct hmm_stats;
+void process_heap_stats(struct hmm_stats *out);
 
 #endif /* HMM_PROCESS_HEAP_H */

@@ -3,10 +3,12 @@
 #include "report.h"
 
 #include "format.h"
+#include "hmm.h"
 #include "options.h"
 #include "stats.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -27,11 +29,8 @@ void report_write(int fd, const char *buf, size_t len)
     errno = saved_errno;
 }
 
-void report_stats(hmm_heap *heap, int fd)
+void report_stats(const struct hmm_stats *stats, int fd)
 {
-    struct hmm_stats stats;
-    hmm_heap_stats(heap, &stats);
-
     char line[128];
     hmm_text t;
     text_init(&t, line, sizeof line);
@@ -44,7 +43,7 @@ void report_stats(hmm_heap *heap, int fd)
         text_str(&t, "hmm: ");
         text_str(&t, hmm_stats_name(i));
         text_str(&t, " ");
-        text_uint(&t, hmm_stats_value(&stats, i));
+        text_uint(&t, hmm_stats_value(stats, i));
         text_str(&t, "\n");
         report_write(fd, line, t.len);
     }
@@ -88,13 +87,13 @@ void report_prepare(void)
     }
 }
 
-void report_stats_as_configured(hmm_heap *heap)
+void report_stats_as_configured(const struct hmm_stats *stats)
 {
     const char *where = option_value(OPTION_STATS);
     if (!where || strcmp(where, "0") == 0)
         return;
     if (strcmp(where, "1") == 0) {
-        report_stats(heap, report_fd);
+        report_stats(stats, report_fd);
         return;
     }
     char path[PATH_MAX];
@@ -102,11 +101,26 @@ void report_stats_as_configured(hmm_heap *heap)
     int saved_errno = errno;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        report_stats(heap, fd);
+        report_stats(stats, fd);
         close(fd);
     } else {
         static const char msg[] = "hmm: HMM_STATS: cannot write the stats file\n";
         report_write(STDERR_FILENO, msg, sizeof msg - 1);
     }
     errno = saved_errno;
+}
+
+void report_line(const char *first, ...)
+{
+    char line[256];
+    hmm_text t;
+    text_init(&t, line, sizeof line);
+    text_str(&t, "hmm: ");
+    va_list parts;
+    va_start(parts, first);
+    for (const char *part = first; part; part = va_arg(parts, const char *))
+        text_str(&t, part);
+    va_end(parts);
+    text_str(&t, "\n");
+    report_write(STDERR_FILENO, line, t.len);
 }

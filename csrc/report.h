@@ -10,15 +10,19 @@
 #ifndef HMM_REPORT_H
 #define HMM_REPORT_H
 
-#include "hmm.h"
+#include "stats.h"
+
+#include <stddef.h>
 
 /* Write the report to fd. */
-void report_stats(hmm_heap *heap, int fd);
+void report_stats(const struct hmm_stats *stats, int fd);
 /* Get ready to report at exit (called once at start-up). */
 void report_prepare(void);
 /* Write it where HMM_STATS says: "1" is stderr, anything else a path in
  * which %p stands for the pid.  Does nothing when HMM_STATS is unset. */
-void report_stats_as_configured(hmm_heap *heap);
+void report_stats_as_configured(const struct hmm_stats *stats);
+/* One line to stderr: "hmm: " + the parts, up to a NULL. */
+void report_line(const char *first, ...);
 /* Write all of buf to fd, retrying short writes. */
 void report_write(int fd, const char *buf, size_t len);
 

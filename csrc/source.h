@@ -16,6 +16,11 @@
  *      multiple of page_size; NULL when none can be had.  NULL function
  *      pointer: this source cannot map.
  *  unmap(addr, bytes): give back what map returned.
+ *  remap(addr, old_bytes, new_bytes): resize a mapping, moving it if need
+ *      be; returns its address or NULL (the old mapping is then intact).
+ *  discard(addr, bytes): the contents of these whole pages are no longer
+ *      needed: give the physical memory back but keep the addresses.
+ *  Any of map, unmap, remap, discard may be NULL: not supported.
  * A source never decides policy: how much to ask for is the heap's choice.
  */
 #ifndef HMM_SOURCE_H
@@ -29,6 +34,8 @@ struct hmm_source {
     void *(*move_break)(hmm_source *self, intptr_t delta);
     void *(*map)(hmm_source *self, size_t bytes);
     void (*unmap)(hmm_source *self, void *addr, size_t bytes);
+    void *(*remap)(hmm_source *self, void *addr, size_t old_bytes, size_t new_bytes);
+    void (*discard)(hmm_source *self, void *addr, size_t bytes);
     size_t page_size;
 };
 

@@ -34,10 +34,29 @@ static void os_unmap(hmm_source *self, void *addr, size_t bytes)
     errno = saved_errno;
 }
 
+static void *os_remap(hmm_source *self, void *addr, size_t old_bytes, size_t new_bytes)
+{
+    (void)self;
+    int saved_errno = errno;
+    void *p = mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
+    errno = saved_errno;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void os_discard(hmm_source *self, void *addr, size_t bytes)
+{
+    (void)self;
+    int saved_errno = errno;
+    madvise(addr, bytes, MADV_DONTNEED);
+    errno = saved_errno;
+}
+
 static hmm_source the_os_source = {
     .move_break = os_move_break,
     .map = os_map,
     .unmap = os_unmap,
+    .remap = os_remap,
+    .discard = os_discard,
     .page_size = 4096,
 };
 

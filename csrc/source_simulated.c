@@ -26,6 +26,8 @@ void simulated_source_init(hmm_simulated_source *sim, void *base, size_t bytes)
     sim->source.move_break = simulated_move_break;
     sim->source.map = NULL;   /* a simulated address space has no mmap */
     sim->source.unmap = NULL;
+    sim->source.remap = NULL;
+    sim->source.discard = NULL;
     sim->source.page_size = SIMULATED_PAGE_SIZE;
     sim->base = base;
     sim->brk = base;

@@ -18,13 +18,16 @@
     X(memalign_calls,     "aligned allocations")                              \
     X(failed_calls,       "requests that returned NULL")                      \
     X(blocks_in_use,      "blocks handed out and not yet freed")              \
-    X(bytes_in_use,       "bytes in those blocks, headers included")          \
+    X(bytes_in_use,       "bytes in those blocks, headers included, mapped ones too") \
     X(peak_bytes_in_use,  "highest bytes_in_use seen")                        \
-    X(heap_size,          "bytes obtained from the memory source")            \
+    X(heap_size,          "bytes in the heap's segments (mapped blocks aside)") \
     X(peak_heap_size,     "highest heap_size seen")                           \
     X(free_blocks,        "free blocks")                                      \
     X(free_bytes,         "bytes in free blocks")                             \
     X(largest_free_block, "size of the largest free block")                   \
+    X(cached_blocks,      "freed blocks parked in thread caches")             \
+    X(mapped_blocks,      "large blocks with a mapping of their own")         \
+    X(mapped_bytes,       "bytes in those mappings")                          \
     X(segments,           "separate address ranges making up the heap")       \
     X(grow_calls,         "times the heap asked its source for memory")       \
     X(trim_calls,         "times the heap gave memory back")                  \

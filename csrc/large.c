@@ -1,0 +1,190 @@
+/*
+ * large.c - large blocks, each in a mapping of its own.
+ *
+ * A request of at least the heap's mmap_threshold (128 KiB to start with)
+ * is not carved from the heap: it gets its own mapping, and free() unmaps
+ * it, so its memory goes straight back to the OS and never fragments the
+ * heap.  realloc() resizes the mapping in place or moves it without copying
+ * (mremap).  As in glibc, the threshold adapts: freeing a mapped block
+ * larger than the threshold raises the threshold to that size (up to 32
+ * MiB), because a program that frees such blocks will likely allocate them
+ * again, and mapping them each time is slow.
+ *
+ *   mapping -> +---------+-----------------+---------------------------+
+ *              | padding | header          | payload ...               |
+ *              | (only   | prev_size = pad |                           |
+ *              | for big | size = mapping  |                           |
+ *              | aligns) |  - pad, flags   |                           |
+ *              +---------+-----------------+---------------------------+
+ *
+ * free() must tell a mapped block from a wild pointer without touching
+ * memory that may not be mapped, so every mapped block is in a registry: an
+ * open-addressing hash set of payload addresses, itself in mapped memory.
+ */
+#include "heap.h"
+
+#include <string.h>
+
+#define REGISTRY_MIN_SLOTS 512
+#define HMM_MMAP_THRESHOLD_MAX (32u * 1024 * 1024)
+
+/* ---- The registry ------------------------------------------------------- */
+
+static size_t slot_of(const hmm_large_registry *r, uintptr_t key)
+{
+    return (size_t)((key >> 4) * 0x9e3779b97f4a7c15ull) & (r->capacity - 1);
+}
+
+static int registry_resize(hmm_heap *h, size_t capacity)
+{
+    hmm_large_registry *r = &h->large;
+    uintptr_t *slots = h->source->map(h->source, align_up(capacity * sizeof *slots, h->source->page_size));
+    if (!slots)
+        return -1;
+    hmm_large_registry fresh = {slots, capacity, 0};
+    for (size_t i = 0; i < r->capacity; i++) {
+        uintptr_t key = r->slots[i];
+        if (!key)
+            continue;
+        size_t j = slot_of(&fresh, key);
+        while (fresh.slots[j])
+            j = (j + 1) & (capacity - 1);
+        fresh.slots[j] = key;
+        fresh.count++;
+    }
+    if (r->slots)
+        h->source->unmap(h->source, r->slots, align_up(r->capacity * sizeof *slots, h->source->page_size));
+    *r = fresh;
+    return 0;
+}
+
+static int registry_add(hmm_heap *h, const void *payload)
+{
+    hmm_large_registry *r = &h->large;
+    if ((r->count + 1) * 2 > r->capacity &&
+        registry_resize(h, r->capacity ? r->capacity * 2 : REGISTRY_MIN_SLOTS) != 0)
+        return -1;
+    size_t i = slot_of(r, (uintptr_t)payload);
+    while (r->slots[i])
+        i = (i + 1) & (r->capacity - 1);
+    r->slots[i] = (uintptr_t)payload;
+    r->count++;
+    return 0;
+}
+
+static size_t registry_find(const hmm_large_registry *r, const void *payload)
+{
+    if (!r->capacity)
+        return (size_t)-1;
+    for (size_t i = slot_of(r, (uintptr_t)payload); r->slots[i]; i = (i + 1) & (r->capacity - 1))
+        if (r->slots[i] == (uintptr_t)payload)
+            return i;
+    return (size_t)-1;
+}
+
+int large_is_block(const hmm_heap *h, const void *payload)
+{
+    return registry_find(&h->large, payload) != (size_t)-1;
+}
+
+/* Linear probing's deletion: pull later members of the run back so that no
+ * lookup stops early at the hole. */
+static void registry_remove(hmm_heap *h, const void *payload)
+{
+    hmm_large_registry *r = &h->large;
+    size_t hole = registry_find(r, payload);
+    if (hole == (size_t)-1)
+        return;
+    r->slots[hole] = 0;
+    r->count--;
+    for (size_t i = (hole + 1) & (r->capacity - 1); r->slots[i]; i = (i + 1) & (r->capacity - 1)) {
+        size_t home = slot_of(r, r->slots[i]);
+        /* Move it if the hole lies cyclically between its home and i. */
+        if (((i - home) & (r->capacity - 1)) >= ((i - hole) & (r->capacity - 1))) {
+            r->slots[hole] = r->slots[i];
+            r->slots[i] = 0;
+            hole = i;
+        }
+    }
+}
+
+void large_each(const hmm_heap *h, void (*visit)(hmm_block *b, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < h->large.capacity; i++)
+        if (h->large.slots[i])
+            visit(block_of((void *)h->large.slots[i]), ctx);
+}
+
+/* ---- Large blocks ------------------------------------------------------- */
+
+static char *mapping_of(const hmm_block *b) { return (char *)b - b->prev_size; }
+static size_t mapping_length(const hmm_block *b) { return b->prev_size + block_size(b); }
+
+int large_wanted(const hmm_heap *h, size_t size)
+{
+    return h->source->map && size >= h->mmap_threshold;
+}
+
+void *large_alloc(hmm_heap *h, size_t size, size_t alignment)
+{
+    size_t page = h->source->page_size;
+    size_t slack = alignment > HMM_ALIGNMENT ? alignment : 0;
+    if (size > HMM_MAX_REQUEST - slack - HMM_HEADER_SIZE - page)
+        return NULL;
+    size_t length = align_up(HMM_HEADER_SIZE + size + slack, page);
+    char *base = h->source->map(h->source, length);
+    if (!base)
+        return NULL;
+    char *payload = (char *)align_up((uintptr_t)base + HMM_HEADER_SIZE, alignment);
+    if (registry_add(h, payload) != 0) {
+        h->source->unmap(h->source, base, length);
+        return NULL;
+    }
+    hmm_block *b = block_of(payload);
+    b->prev_size = (size_t)((char *)b - base);
+    b->size_flags = (length - b->prev_size) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED;
+    h->counters.mapped_blocks++;
+    h->counters.mapped_bytes += length;
+    return payload;
+}
+
+void large_free(hmm_heap *h, hmm_block *b)
+{
+    size_t length = mapping_length(b);
+    registry_remove(h, block_payload(b));
+    h->counters.mapped_blocks--;
+    h->counters.mapped_bytes -= length;
+    if (!h->thresholds_fixed && block_size(b) > h->mmap_threshold &&
+        block_size(b) <= HMM_MMAP_THRESHOLD_MAX) {
+        h->mmap_threshold = block_size(b);
+        h->trim_threshold = 2 * block_size(b);
+    }
+    h->source->unmap(h->source, mapping_of(b), length);
+}
+
+hmm_block *large_resize(hmm_heap *h, hmm_block *b, size_t size)
+{
+    size_t old_length = mapping_length(b);
+    if (size > HMM_MAX_REQUEST - b->prev_size - HMM_HEADER_SIZE - h->source->page_size)
+        return NULL;
+    size_t length = align_up(b->prev_size + HMM_HEADER_SIZE + size, h->source->page_size);
+    if (length == old_length)
+        return b;
+    if (!h->source->remap)
+        return NULL;
+    size_t pad = b->prev_size;
+    char *base = h->source->remap(h->source, mapping_of(b), old_length, length);
+    if (!base)
+        return NULL;
+    hmm_block *moved = (hmm_block *)(base + pad);
+    registry_remove(h, block_payload(b)); /* b's memory may be gone: use only its address */
+    if (registry_add(h, block_payload(moved)) != 0) {
+        /* Cannot happen in practice (the table only grows on add, and it
+         * just lost a member); if it does, the block is lost, not the heap. */
+        return NULL;
+    }
+    moved->size_flags = (length - pad) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED;
+    h->counters.mapped_bytes += length;
+    h->counters.mapped_bytes -= old_length;
+    return moved;
+}

@@ -1,0 +1,103 @@
+/*
+ * placement_list.c - first fit, next fit and best fit over one free list.
+ *
+ * The list is doubly linked through the free blocks themselves (next_free,
+ * prev_free), so insert and remove are O(1) and a search only ever looks at
+ * free blocks.  Freed blocks go to the front (LIFO), which keeps free()
+ * O(1) and hands out recently used, cache-warm memory first.  The three
+ * policies differ only in the search, which is O(number of free blocks):
+ *
+ *   first fit  the first block big enough from the head (the seed's policy)
+ *   next fit   the same, starting at the rover, the block after the one the
+ *              previous search returned, and wrapping round once; it spreads
+ *              the searches instead of cutting up the head again and again
+ *   best fit   the smallest block big enough (an exact fit ends the walk);
+ *              least waste per request, but it always walks the whole list
+ */
+#include "placement.h"
+
+#include <stddef.h>
+
+void list_insert(hmm_placement *p, hmm_block *b)
+{
+    b->prev_free = NULL;
+    b->next_free = p->list;
+    if (p->list)
+        p->list->prev_free = b;
+    p->list = b;
+}
+
+void list_remove(hmm_placement *p, hmm_block *b)
+{
+    if (p->rover == b) /* keep the rover on a filed block */
+        p->rover = b->next_free;
+    if (b->prev_free)
+        b->prev_free->next_free = b->next_free;
+    else
+        p->list = b->next_free;
+    if (b->next_free)
+        b->next_free->prev_free = b->prev_free;
+}
+
+hmm_block *list_find_first(hmm_placement *p, size_t size)
+{
+    for (hmm_block *b = p->list; b; b = b->next_free)
+        if (block_size(b) >= size)
+            return b;
+    return NULL;
+}
+
+/* The first block big enough in [from, to), or NULL. */
+static hmm_block *first_between(hmm_block *from, const hmm_block *to, size_t size)
+{
+    for (hmm_block *b = from; b != to; b = b->next_free)
+        if (block_size(b) >= size)
+            return b;
+    return NULL;
+}
+
+hmm_block *list_find_next(hmm_placement *p, size_t size)
+{
+    hmm_block *start = p->rover ? p->rover : p->list;
+    hmm_block *b = first_between(start, NULL, size);
+    if (!b && start != p->list)
+        b = first_between(p->list, start, size); /* wrap round to where we began */
+    if (b)
+        p->rover = b->next_free;
+    return b;
+}
+
+hmm_block *list_find_best(hmm_placement *p, size_t size)
+{
+    hmm_block *best = NULL;
+    for (hmm_block *b = p->list; b; b = b->next_free) {
+        size_t have = block_size(b);
+        if (have < size || (best && have >= block_size(best)))
+            continue;
+        best = b;
+        if (have == size)
+            break; /* nothing fits better */
+    }
+    return best;
+}
+
+void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
+{
+    for (hmm_block *b = p->list; b; b = b->next_free)
+        if (visit(b, ctx))
+            return;
+}
+
+unsigned list_check(const hmm_placement *p)
+{
+    unsigned broken = 0;
+    int rover_seen = p->rover == NULL;
+    const hmm_block *prev = NULL;
+    for (const hmm_block *b = p->list; b; prev = b, b = b->next_free) {
+        broken += b->prev_free != prev; /* the back links disagree */
+        broken += block_in_use(b);      /* a block in use is filed */
+        rover_seen |= b == p->rover;
+    }
+    broken += !rover_seen; /* the rover points off the list */
+    return broken;
+}

@@ -1,0 +1,167 @@
+/*
+ * placement_segregated.c - two-level segregated fit: O(1) placement.
+ *
+ * The idea is TLSF's (Masmano et al., "TLSF: a new dynamic memory allocator
+ * for real-time systems", 2004).  Free blocks are filed by size in classes,
+ * one LIFO list per class, doubly linked through next_free and prev_free.
+ * A bitmap says which classes hold blocks, so finding the smallest
+ * non-empty class at or above a size takes two bit scans, never a walk.
+ *
+ * The classes (SL_COUNT = 32 slices per power of two):
+ *
+ *   fl  block sizes            sl: the class starts       class width
+ *   --  --------------------   ------------------------   -----------
+ *    0  [0, 512)               0, 16, 32, ..., 496          16  exact
+ *    1  [512, 1 KiB)           512, 528, ..., 1008          16  exact
+ *    2  [1 KiB, 2 KiB)         1024, 1056, ..., 2016        32
+ *    3  [2 KiB, 4 KiB)         2048, 2112, ..., 4032        64
+ *    k  [2^(k+8), 2^(k+9))     2^(k+8) + sl * 2^(k+3)       2^(k+3)
+ *   55  [2^63, 2^64)
+ *
+ * Blocks are multiples of 16 and at least 32, so below 1 KiB every class
+ * holds one size (classes 0 and 16 of level 0 stay empty) and any block in
+ * the class fits a request for that size: the sizes most programs ask for
+ * get the best fit there is.  Above 1 KiB a class spans 1/32 of its power
+ * of two, so a block taken from the class above a request wastes less than
+ * about 3% before the split, and the split gives the rest back anyway.
+ *
+ * Finding a block for `size`:
+ *   1. Look at the head of size's own class.  Above 1 KiB a class mixes
+ *      sizes, so its head may be too small; one look keeps this O(1), and
+ *      a head that fits is the tightest fit to be had.
+ *   2. Round size up to the next class start, so that every block in the
+ *      class found fits ("good fit"), and take the head of the first
+ *      non-empty class from there: a scan of that level's bitmap, or of the
+ *      first-level bitmap and then one second-level bitmap.
+ *   3. Nothing: the heap uses its top block or grows.
+ */
+#include "placement.h"
+
+#include <stddef.h>
+
+_Static_assert(HMM_SL_COUNT <= 32, "sl_bitmap holds one bit per class in a uint32_t");
+_Static_assert(HMM_FL_COUNT <= 64, "fl_bitmap holds one bit per level in a uint64_t");
+_Static_assert(sizeof(size_t) * 8 <= HMM_FL_COUNT + HMM_SMALL_SHIFT - 1,
+               "the levels cover every size_t");
+_Static_assert(HMM_SMALL_LIMIT / HMM_SL_COUNT == HMM_ALIGNMENT,
+               "the small classes are one block size each");
+
+typedef struct size_class {
+    unsigned fl, sl;
+} size_class;
+
+static unsigned log2_floor(size_t n) /* n > 0 */
+{
+    return (unsigned)(63 - __builtin_clzll((unsigned long long)n));
+}
+
+/* The class holding blocks of `size` bytes. */
+static size_class class_of(size_t size)
+{
+    if (size < HMM_SMALL_LIMIT)
+        return (size_class){0, (unsigned)(size / HMM_ALIGNMENT)};
+    unsigned log2 = log2_floor(size);
+    /* The SL_SHIFT bits below the leading one pick the slice. */
+    unsigned sl = (unsigned)(size >> (log2 - HMM_SL_SHIFT)) & (HMM_SL_COUNT - 1);
+    return (size_class){log2 - HMM_SMALL_SHIFT + 1, sl};
+}
+
+/* size rounded up to the start of a class: every block from that class on
+ * holds at least size bytes. */
+static size_t round_to_class(size_t size)
+{
+    if (size < HMM_SMALL_LIMIT)
+        return size; /* already a class start: the small classes are exact */
+    size_t step = (size_t)1 << (log2_floor(size) - HMM_SL_SHIFT);
+    return (size + step - 1) & ~(step - 1);
+}
+
+void segregated_insert(hmm_placement *p, hmm_block *b)
+{
+    size_class c = class_of(block_size(b));
+    hmm_block **head = &p->classes[c.fl][c.sl];
+    b->prev_free = NULL;
+    b->next_free = *head;
+    if (*head)
+        (*head)->prev_free = b;
+    *head = b;
+    p->sl_bitmap[c.fl] |= 1u << c.sl;
+    p->fl_bitmap |= (uint64_t)1 << c.fl;
+}
+
+void segregated_remove(hmm_placement *p, hmm_block *b)
+{
+    size_class c = class_of(block_size(b));
+    if (b->next_free)
+        b->next_free->prev_free = b->prev_free;
+    if (b->prev_free) {
+        b->prev_free->next_free = b->next_free;
+        return;
+    }
+    p->classes[c.fl][c.sl] = b->next_free;
+    if (b->next_free)
+        return;
+    /* The class is empty now, and maybe its level too. */
+    p->sl_bitmap[c.fl] &= ~(1u << c.sl);
+    if (!p->sl_bitmap[c.fl])
+        p->fl_bitmap &= ~((uint64_t)1 << c.fl);
+}
+
+/* The head of the first non-empty class at or above c, or NULL. */
+static hmm_block *first_from(const hmm_placement *p, size_class c)
+{
+    uint32_t sl_map = p->sl_bitmap[c.fl] & (~0u << c.sl);
+    unsigned fl = c.fl;
+    if (!sl_map) {
+        /* Nothing left on this level: the first non-empty level above. */
+        uint64_t fl_map = c.fl + 1 < HMM_FL_COUNT ? p->fl_bitmap & (~(uint64_t)0 << (c.fl + 1)) : 0;
+        if (!fl_map)
+            return NULL;
+        fl = (unsigned)__builtin_ctzll(fl_map);
+        sl_map = p->sl_bitmap[fl];
+    }
+    return p->classes[fl][__builtin_ctz(sl_map)];
+}
+
+hmm_block *segregated_find(hmm_placement *p, size_t size)
+{
+    size_class own = class_of(size);
+    hmm_block *head = p->classes[own.fl][own.sl];
+    if (head && block_size(head) >= size)
+        return head;
+    size_t rounded = round_to_class(size);
+    if (rounded < size)
+        return NULL; /* no size_t is that big: nothing could fit */
+    return first_from(p, class_of(rounded));
+}
+
+void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
+{
+    for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++)
+        for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++)
+            for (hmm_block *b = p->classes[fl][sl]; b; b = b->next_free)
+                if (visit(b, ctx))
+                    return;
+}
+
+unsigned segregated_check(const hmm_placement *p)
+{
+    unsigned broken = 0;
+    for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++) {
+        for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++) {
+            const hmm_block *head = p->classes[fl][sl];
+            const hmm_block *prev = NULL;
+            for (const hmm_block *b = head; b; prev = b, b = b->next_free) {
+                size_class c = class_of(block_size(b));
+                broken += b->prev_free != prev;        /* the back links disagree */
+                broken += block_in_use(b);             /* a block in use is filed */
+                broken += c.fl != fl || c.sl != sl;    /* filed in the wrong class */
+            }
+            broken += !head != !(p->sl_bitmap[fl] & (1u << sl)); /* class bit is wrong */
+        }
+        broken += !p->sl_bitmap[fl] != !(p->fl_bitmap & ((uint64_t)1 << fl)); /* level bit is wrong */
+    }
+    if (HMM_FL_COUNT < 64)
+        broken += (p->fl_bitmap >> (HMM_FL_COUNT % 64)) != 0; /* bits for no level */
+    return broken;
+}

@@ -1,0 +1,119 @@
+/* thread_cache.c - the slow parts of the per-thread caches; see the .h. */
+#include "thread_cache.h"
+
+#include "process_heap.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <string.h>
+
+__thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
+uintptr_t cache_low, cache_high;
+uint32_t cache_limit = CACHE_DEFAULT_LIMIT;
+
+static pthread_key_t cache_key;
+static int cache_key_ready;
+
+/* Under the process lock: the live caches, and what exited threads'
+ * caches served. */
+static thread_cache *live_caches;
+static struct {
+    uint64_t allocs, callocs, frees;
+} retired;
+
+static void retire_counters(thread_cache *tc)
+{
+    retired.allocs += tc->allocs;
+    retired.callocs += tc->callocs;
+    retired.frees += tc->frees;
+}
+
+/* The thread is exiting: its blocks go back to the heap. */
+static void cache_thread_exit(void *arg)
+{
+    thread_cache *tc = arg;
+    hmm_heap *h = process_heap_lock();
+    for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+        for (hmm_block *b = tc->bins[c], *next; b; b = next) {
+            next = b->next_free;
+            b->size_flags &= ~(size_t)HMM_CACHED;
+            heap_free_block(h, b);
+        }
+    }
+    retire_counters(tc);
+    for (thread_cache **at = &live_caches; *at; at = &(*at)->next)
+        if (*at == tc) {
+            *at = tc->next;
+            break;
+        }
+    memset(tc, 0, sizeof *tc);
+    tc->state = CACHE_GONE; /* later calls on this thread go the slow way */
+    process_heap_unlock();
+}
+
+void cache_setup(uint32_t limit)
+{
+    cache_limit = limit;
+    if (limit && pthread_key_create(&cache_key, cache_thread_exit) == 0)
+        cache_key_ready = 1;
+}
+
+void cache_start_if_new(void)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (tc->state != CACHE_NEW || !cache_key_ready)
+        return;
+    /* pthread_setspecific may allocate (for high key numbers): that call
+     * comes back here, sees CACHE_STARTING and goes the slow way. */
+    tc->state = CACHE_STARTING;
+    if (pthread_setspecific(cache_key, tc) != 0) {
+        tc->state = CACHE_GONE;
+        return;
+    }
+    process_heap_lock();
+    tc->next = live_caches;
+    live_caches = tc;
+    tc->state = CACHE_ACTIVE;
+    process_heap_unlock();
+}
+
+void cache_note_heap_bounds(const hmm_heap *h)
+{
+    const hmm_segment *s = h->break_segment;
+    uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
+    uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;
+    __atomic_store_n(&cache_low, low, __ATOMIC_RELAXED);
+    __atomic_store_n(&cache_high, high, __ATOMIC_RELAXED);
+}
+
+void cache_add_stats(struct hmm_stats *out)
+{
+    out->alloc_calls += retired.allocs;
+    out->calloc_calls += retired.callocs;
+    out->free_calls += retired.frees;
+    for (const thread_cache *tc = live_caches; tc; tc = tc->next) {
+        /* Other threads update these without the lock: the sums are a
+         * snapshot, exact once the process is quiet. */
+        out->alloc_calls += tc->allocs;
+        out->calloc_calls += tc->callocs;
+        out->free_calls += tc->frees;
+        out->blocks_in_use -= tc->cached_blocks;
+        out->bytes_in_use -= tc->cached_bytes;
+        out->cached_blocks += tc->cached_blocks;
+    }
+}
+
+void cache_after_fork_child(void)
+{
+    /* Only the forking thread lives on.  The others' caches are copies of
+     * memory nobody will use again: keep their counts, drop them. */
+    thread_cache *mine = &hmm_thread_cache;
+    for (thread_cache *tc = live_caches; tc; tc = tc->next)
+        if (tc != mine)
+            retire_counters(tc);
+    live_caches = NULL;
+    if (mine->state == CACHE_ACTIVE) {
+        mine->next = NULL;
+        live_caches = mine;
+    }
+}
