@@ -55,7 +55,6 @@
 #define HMM_IN_USE 0x1u
 #define HMM_PREV_IN_USE 0x2u
 #define HMM_MAPPED 0x4u     /* a large block with a mapping of its own */
-#define HMM_CACHED 0x8u     /* in use by the heap, parked in a thread cache */
 #define HMM_FLAG_MASK 0xfu
 
 typedef struct hmm_block {

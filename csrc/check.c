@@ -86,7 +86,6 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
             return; /* cannot walk further */
         }
         expect(c, (b->size_flags & HMM_MAPPED) == 0, "block: marked mapped inside a segment", b);
-        expect(c, !(b->size_flags & HMM_CACHED) || block_in_use(b), "block: cached but free", b);
         expect(c, block_prev_in_use(b) == prev_used, "block: PREV_IN_USE disagrees with the previous block", b);
         const hmm_block *next = block_next(b);
         if (block_in_use(b)) {

@@ -579,7 +579,8 @@ hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr)
         misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
         return NULL;
     }
-    if (b->size_flags & HMM_CACHED) { /* freed already, parked in a thread cache */
+    if (h->cache_key && block_in_use(b) && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key) {
+        /* freed already, parked in a thread cache */
         misuse_report(h, call, HMM_FAULT_DOUBLE_FREE, ptr, size);
         return NULL;
     }

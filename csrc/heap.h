@@ -72,6 +72,11 @@ struct hmm_heap {
     size_t mmap_threshold;       /* requests this big get their own mapping */
     int thresholds_fixed;        /* set by the user: do not adapt them */
 
+    /* Nonzero when thread caches park blocks of this heap: a parked block
+     * is in use to the heap and holds this secret in its second payload
+     * word (the heap itself never writes there while a block is in use). */
+    uint64_t cache_key;
+
     /* Called on misuse, after h->fault and h->message are set.  The
      * process heap's handler prints and aborts; NULL just records. */
     void (*on_misuse)(hmm_heap *h);

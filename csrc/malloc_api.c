@@ -53,11 +53,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 HMM_EXPORT void *malloc(size_t size)
 {
     void *p = cache_take(size);
-    if (__builtin_expect(p != NULL, 1)) {
-        hmm_thread_cache.allocs++;
-        return p;
-    }
-    return malloc_slow(size);
+    return __builtin_expect(p != NULL, 1) ? p : malloc_slow(size);
 }
 
 static __attribute__((noinline)) void free_slow(void *ptr)

@@ -5,14 +5,16 @@
 #include "stats.h"
 
 #include <pthread.h>
+#include <sys/auxv.h>
 #include <string.h>
 
 __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
-uintptr_t cache_low, cache_high;
-uint32_t cache_limit = CACHE_DEFAULT_LIMIT;
+uintptr_t cache_low, cache_span;
+uint64_t cache_key;
+static uint32_t cache_limit = CACHE_DEFAULT_LIMIT;
 
-static pthread_key_t cache_key;
-static int cache_key_ready;
+static pthread_key_t exit_key;
+static int exit_key_ready;
 
 /* Under the process lock: the live caches, and what exited threads'
  * caches served. */
@@ -21,9 +23,23 @@ static struct {
     uint64_t allocs, callocs, frees;
 } retired;
 
+static uint64_t parked(const thread_cache *tc)
+{
+    uint64_t n = 0;
+    for (unsigned c = 0; c < CACHE_CLASSES; c++)
+        n += tc->counts[c];
+    return n;
+}
+
+/* Every block taken from the cache was parked by a free first. */
+static uint64_t mallocs_served(const thread_cache *tc)
+{
+    return tc->frees - parked(tc) - tc->callocs;
+}
+
 static void retire_counters(thread_cache *tc)
 {
-    retired.allocs += tc->allocs;
+    retired.allocs += mallocs_served(tc);
     retired.callocs += tc->callocs;
     retired.frees += tc->frees;
 }
@@ -36,7 +52,7 @@ static void cache_thread_exit(void *arg)
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         for (hmm_block *b = tc->bins[c], *next; b; b = next) {
             next = b->next_free;
-            b->size_flags &= ~(size_t)HMM_CACHED;
+            b->prev_free = NULL;
             heap_free_block(h, b);
         }
     }
@@ -53,20 +69,28 @@ static void cache_thread_exit(void *arg)
 
 void cache_setup(uint32_t limit)
 {
+    /* The secret: from the 16 random bytes the kernel gives every process;
+     * never 0, which marks nothing. */
+    const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
+    uint64_t seed = random ? random[0] * 0x9e3779b97f4a7c15ull ^ random[1] : (uint64_t)(uintptr_t)&cache_key;
+    cache_key = seed | 1;
+    hmm_heap *h = process_heap_lock();
+    h->cache_key = cache_key;
+    process_heap_unlock();
     cache_limit = limit;
-    if (limit && pthread_key_create(&cache_key, cache_thread_exit) == 0)
-        cache_key_ready = 1;
+    if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
+        exit_key_ready = 1;
 }
 
 void cache_start_if_new(void)
 {
     thread_cache *tc = &hmm_thread_cache;
-    if (tc->state != CACHE_NEW || !cache_key_ready)
+    if (tc->state != CACHE_NEW || !exit_key_ready)
         return;
     /* pthread_setspecific may allocate (for high key numbers): that call
      * comes back here, sees CACHE_STARTING and goes the slow way. */
     tc->state = CACHE_STARTING;
-    if (pthread_setspecific(cache_key, tc) != 0) {
+    if (pthread_setspecific(exit_key, tc) != 0) {
         tc->state = CACHE_GONE;
         return;
     }
@@ -74,6 +98,7 @@ void cache_start_if_new(void)
     tc->next = live_caches;
     live_caches = tc;
     tc->state = CACHE_ACTIVE;
+    tc->limit = cache_limit;
     process_heap_unlock();
 }
 
@@ -82,8 +107,8 @@ void cache_note_heap_bounds(const hmm_heap *h)
     const hmm_segment *s = h->break_segment;
     uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
     uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;
-    __atomic_store_n(&cache_low, low, __ATOMIC_RELAXED);
-    __atomic_store_n(&cache_high, high, __ATOMIC_RELAXED);
+    cache_low = low;
+    cache_span = high - low;
 }
 
 void cache_add_stats(struct hmm_stats *out)
@@ -94,12 +119,16 @@ void cache_add_stats(struct hmm_stats *out)
     for (const thread_cache *tc = live_caches; tc; tc = tc->next) {
         /* Other threads update these without the lock: the sums are a
          * snapshot, exact once the process is quiet. */
-        out->alloc_calls += tc->allocs;
+        out->alloc_calls += mallocs_served(tc);
         out->calloc_calls += tc->callocs;
         out->free_calls += tc->frees;
-        out->blocks_in_use -= tc->cached_blocks;
-        out->bytes_in_use -= tc->cached_bytes;
-        out->cached_blocks += tc->cached_blocks;
+        for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+            /* a bin holds blocks of one size only */
+            uint64_t size = HMM_MIN_BLOCK + (uint64_t)c * HMM_ALIGNMENT;
+            out->blocks_in_use -= tc->counts[c];
+            out->bytes_in_use -= tc->counts[c] * size;
+            out->cached_blocks += tc->counts[c];
+        }
     }
 }
 

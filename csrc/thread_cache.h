@@ -5,8 +5,10 @@
  * Each thread keeps a few freed small blocks per size class and serves the
  * next requests of that size from them, without the process lock and
  * without touching the heap's structures.  To the heap a cached block is
- * still in use (flag HMM_CACHED on top of IN_USE), so nothing else can take
- * it, and a second free of it is seen at once.
+ * still in use, so nothing else can take it.  The cache never writes a
+ * block's header: under the lock another thread may be updating its
+ * PREV_IN_USE bit.  It marks a parked block with a random secret in the
+ * block's second payload word instead, so that a second free is seen.
  *
  *   class:  0    1    2    3   ...  31
  *   size:   32   48   64   80  ...  528 bytes   (blocks; requests up to 520)
@@ -35,45 +37,53 @@ enum cache_state { CACHE_NEW = 0, CACHE_STARTING, CACHE_ACTIVE, CACHE_GONE };
 typedef struct thread_cache {
     hmm_block *bins[CACHE_CLASSES];
     uint32_t counts[CACHE_CLASSES];
+    uint32_t limit;            /* blocks per bin; 0 until the cache is active */
     int state;
-    /* calls served here (counted by their callers), and what is parked
-     * here, for the stats */
-    uint64_t allocs;
-    uint64_t callocs;
+    /* calls served here, for the stats: frees parked, and callocs served;
+     * the mallocs served are then frees - callocs - what is parked now */
     uint64_t frees;
-    uint64_t cached_blocks;
-    uint64_t cached_bytes;
+    uint64_t callocs;
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
 extern __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 
 /* Set by the process heap, under its lock: the blocks of the break segment
- * lie in [cache_low, cache_high).  A pointer outside goes the slow way. */
-extern uintptr_t cache_low, cache_high;
-extern uint32_t cache_limit;
+ * lie in [cache_low, cache_low + cache_span).  A pointer outside goes the
+ * slow way. */
+extern uintptr_t cache_low, cache_span;
+extern uint64_t cache_key; /* the secret marking parked blocks */
 
 static inline unsigned cache_class(size_t block_size)
 {
     return (unsigned)(block_size / HMM_ALIGNMENT) - HMM_MIN_BLOCK / HMM_ALIGNMENT;
 }
 
-/* A cached block for a request of `size` bytes, or NULL.  The caller
- * counts the call. */
+/* cache_class(block_size_for(size)), or CACHE_CLASSES and above for a
+ * request too big for the caches, in few steps: (size + 8) rounded up to
+ * 16, as a class.  Requests 0..8 wrap around to huge numbers, and are put
+ * in class 0 by the caller's slower branch. */
+static inline size_t cache_class_of_request(size_t size)
+{
+    return ((size + HMM_OVERHEAD + HMM_ALIGNMENT - 1) >> 4) - HMM_MIN_BLOCK / HMM_ALIGNMENT;
+}
+
+/* A cached block for a request of `size` bytes, or NULL. */
 static inline void *cache_take(size_t size)
 {
-    if (size > CACHE_MAX_REQUEST)
-        return NULL;
+    size_t c = cache_class_of_request(size);
+    if (__builtin_expect(c >= CACHE_CLASSES, 0)) {
+        if (size > HMM_MIN_BLOCK - HMM_OVERHEAD)
+            return NULL;
+        c = 0;
+    }
     thread_cache *tc = &hmm_thread_cache;
-    unsigned c = cache_class(block_size_for(size));
     hmm_block *b = tc->bins[c];
     if (!b) /* also when the cache is not active: its bins are empty */
         return NULL;
     tc->bins[c] = b->next_free;
     tc->counts[c]--;
-    tc->cached_blocks--;
-    tc->cached_bytes -= block_size(b);
-    b->size_flags &= ~(size_t)HMM_CACHED;
+    b->prev_free = NULL; /* no longer marked as parked */
     return block_payload(b);
 }
 
@@ -83,25 +93,29 @@ static inline int cache_put(void *ptr)
 {
     thread_cache *tc = &hmm_thread_cache;
     uintptr_t p = (uintptr_t)ptr;
-    if (tc->state != CACHE_ACTIVE || (p & (HMM_ALIGNMENT - 1)) ||
-        p < __atomic_load_n(&cache_low, __ATOMIC_RELAXED) ||
-        p >= __atomic_load_n(&cache_high, __ATOMIC_RELAXED))
+    /* Plain loads: these words change only under the lock, and a stale
+     * pair can only send a pointer the slow (checking) way. */
+    if ((p & (HMM_ALIGNMENT - 1)) || p - cache_low >= cache_span)
         return 0;
     hmm_block *b = block_of(ptr);
+    if ((uint64_t)(uintptr_t)b->prev_free == cache_key)
+        return 0; /* parked already: the slow way reports the double free */
     size_t flags = b->size_flags;
-    size_t size = flags & ~(size_t)HMM_FLAG_MASK;
-    if ((flags & (HMM_IN_USE | HMM_MAPPED | HMM_CACHED)) != HMM_IN_USE || size > CACHE_MAX_BLOCK ||
-        size < HMM_MIN_BLOCK)
+    /* One test for "in use, not mapped, and small", which
+     * also yields the class: with PREV_IN_USE masked off, subtracting
+     * (32 | IN_USE) leaves the low four bits zero only for exactly IN_USE,
+     * and rotating them to the top turns any other flag into a huge
+     * number; what remains is (size - 32) / 16. */
+    size_t key = (flags & ~(size_t)HMM_PREV_IN_USE) - (HMM_MIN_BLOCK | HMM_IN_USE);
+    size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
+    if (c >= CACHE_CLASSES)
         return 0;
-    unsigned c = cache_class(size);
-    if (tc->counts[c] >= cache_limit)
+    if (tc->counts[c] >= tc->limit) /* also when the cache is not active */
         return 0;
-    b->size_flags = flags | HMM_CACHED;
+    b->prev_free = (hmm_block *)(uintptr_t)cache_key;
     b->next_free = tc->bins[c];
     tc->bins[c] = b;
     tc->counts[c]++;
-    tc->cached_blocks++;
-    tc->cached_bytes += size;
     tc->frees++;
     return 1;
 }
