@@ -229,7 +229,10 @@ HMM_EXPORT void malloc_stats(void)
 {
     struct hmm_stats s;
     process_heap_stats(&s);
-    report_stats(&s, STDERR_FILENO);
+    hmm_heap *h = process_heap_lock();
+    const char *policy = hmm_heap_policy(h);
+    process_heap_unlock();
+    report_stats(&s, policy, STDERR_FILENO);
 }
 
 HMM_EXPORT int malloc_trim(size_t pad)

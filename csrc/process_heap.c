@@ -128,5 +128,5 @@ __attribute__((destructor)) static void process_heap_exit(void)
         return;
     struct hmm_stats stats;
     process_heap_stats(&stats);
-    report_stats_as_configured(&stats);
+    report_stats_as_configured(&stats, hmm_heap_policy(&process_heap));
 }

@@ -29,13 +29,15 @@ void report_write(int fd, const char *buf, size_t len)
     errno = saved_errno;
 }
 
-void report_stats(const struct hmm_stats *stats, int fd)
+void report_stats(const struct hmm_stats *stats, const char *policy, int fd)
 {
     char line[128];
     hmm_text t;
     text_init(&t, line, sizeof line);
     text_str(&t, "hmm: pid ");
     text_uint(&t, (uint64_t)getpid());
+    text_str(&t, "\nhmm: policy ");
+    text_str(&t, policy);
     text_str(&t, "\n");
     report_write(fd, line, t.len);
     for (int i = 0; i < hmm_stats_count(); i++) {
@@ -87,13 +89,13 @@ void report_prepare(void)
     }
 }
 
-void report_stats_as_configured(const struct hmm_stats *stats)
+void report_stats_as_configured(const struct hmm_stats *stats, const char *policy)
 {
     const char *where = option_value(OPTION_STATS);
     if (!where || strcmp(where, "0") == 0)
         return;
     if (strcmp(where, "1") == 0) {
-        report_stats(stats, report_fd);
+        report_stats(stats, policy, report_fd);
         return;
     }
     char path[PATH_MAX];
@@ -101,7 +103,7 @@ void report_stats_as_configured(const struct hmm_stats *stats)
     int saved_errno = errno;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        report_stats(stats, fd);
+        report_stats(stats, policy, fd);
         close(fd);
     } else {
         static const char msg[] = "hmm: HMM_STATS: cannot write the stats file\n";

@@ -4,6 +4,7 @@
  * Format, one line each, so that scripts can read it from a file or out of
  * a program's stderr:
  *     hmm: pid 1234
+ *     hmm: policy segregated
  *     hmm: alloc_calls 5678
  *     ...
  */
@@ -15,12 +16,12 @@
 #include <stddef.h>
 
 /* Write the report to fd. */
-void report_stats(const struct hmm_stats *stats, int fd);
+void report_stats(const struct hmm_stats *stats, const char *policy, int fd);
 /* Get ready to report at exit (called once at start-up). */
 void report_prepare(void);
 /* Write it where HMM_STATS says: "1" is stderr, anything else a path in
  * which %p stands for the pid.  Does nothing when HMM_STATS is unset. */
-void report_stats_as_configured(const struct hmm_stats *stats);
+void report_stats_as_configured(const struct hmm_stats *stats, const char *policy);
 /* One line to stderr: "hmm: " + the parts, up to a NULL. */
 void report_line(const char *first, ...);
 /* Write all of buf to fd, retrying short writes. */

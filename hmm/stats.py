@@ -4,12 +4,13 @@ With ``HMM_STATS=1`` the library prints to stderr, with ``HMM_STATS=PATH``
 (``%p`` = pid) it writes a file.  Either way one report is::
 
     hmm: pid 1234
+    hmm: policy segregated
     hmm: alloc_calls 52
     hmm: free_calls 40
     ...
 
-Only lines that match ``^hmm: ([a-z_]+) (\\d+)$`` belong to a report; any
-other line (in a stderr blob, the program's own output) is ignored.  The
+Only lines that match ``^hmm: ([a-z_]+) (\\d+)$`` belong to a report, plus
+the ``policy`` line (kept as a string); any other line (in a stderr blob, the program's own output) is ignored.  The
 names are not listed here: the library is the one source of truth, and a new
 counter shows up in the dicts without a change to this file.
 """
@@ -17,6 +18,7 @@ import os
 import re
 
 LINE = re.compile(r"^hmm: ([a-z_]+) (\d+)$")
+POLICY = re.compile(r"^hmm: policy ([a-z-]+)$")
 
 
 def parse_all(text):
@@ -29,10 +31,14 @@ def parse_all(text):
     reports = []
     current = None
     for line in text.splitlines():
-        match = LINE.match(line.rstrip("\r"))
-        if match is None:
+        line = line.rstrip("\r")
+        match = LINE.match(line)
+        if match is not None:
+            name, value = match.group(1), int(match.group(2))
+        elif POLICY.match(line) and current is not None:
+            name, value = "policy", POLICY.match(line).group(1)
+        else:
             continue
-        name, value = match.group(1), int(match.group(2))
         if current is None or name == "pid" or name in current:
             current = {}
             reports.append(current)
