@@ -178,6 +178,7 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
     s->size = (size_t)(end - start);
     s->mapped = mapped;
     link_segment(h, s);
+    h->newest = s;
     if (!mapped) {
         retire_top(h);
         h->break_segment = s;
@@ -244,8 +245,16 @@ static hmm_block *add_segment(hmm_heap *h, size_t want)
     if (!h->source->map)
         return NULL;
     bytes = align_up(want + overhead, h->source->page_size);
-    if (bytes < HMM_MAP_SEGMENT_MIN) /* few segments keep pointer checks short */
-        bytes = HMM_MAP_SEGMENT_MIN;
+    /* Mapped segments double in size, so that a heap whose break is stuck
+     * still has few segments, and pointer checks stay short. */
+    if (h->mapped_segment_size < HMM_MAP_SEGMENT_MIN)
+        h->mapped_segment_size = HMM_MAP_SEGMENT_MIN;
+    if (bytes < h->mapped_segment_size)
+        bytes = h->mapped_segment_size;
+    else
+        bytes = align_up(bytes, HMM_MAP_SEGMENT_MIN);
+    if (h->mapped_segment_size < HMM_MAP_SEGMENT_MAX)
+        h->mapped_segment_size *= 2;
     base = h->source->map(h->source, bytes);
     if (!base)
         return NULL;
@@ -548,8 +557,18 @@ size_t hmm_heap_usable_size(hmm_heap *h, void *ptr)
 
 /* ---- Pointer validation ------------------------------------------------ */
 
+static int segment_holds(const hmm_segment *s, const void *p)
+{
+    return s && (const char *)p >= (const char *)s && (const char *)p < segment_end(s);
+}
+
 hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
 {
+    /* Most blocks live in the newest segment or the one at the break. */
+    if (segment_holds(h->newest, p))
+        return h->newest;
+    if (segment_holds(h->break_segment, p))
+        return h->break_segment;
     for (hmm_segment *s = h->segments; s; s = s->next)
         if ((const char *)p >= (char *)s && (const char *)p < segment_end(s))
             return s;

@@ -54,6 +54,8 @@ struct hmm_heap {
     hmm_source *source;
     hmm_segment *segments;       /* every segment, newest first */
     hmm_segment *break_segment;  /* the one ending at the break we set, if any */
+    hmm_segment *newest;         /* the segment created last: most blocks are there */
+    size_t mapped_segment_size;  /* the next mapped segment's size: doubles */
     char *start;                 /* lowest address of the first break segment */
     char *end;                   /* end of break_segment */
     /* The free block at the top of the break segment, if any: the
@@ -90,7 +92,8 @@ struct hmm_heap {
 #define HMM_DEFAULT_GROW_MIN (128u * 1024)       /* one break move serves many mallocs */
 #define HMM_DEFAULT_TRIM_THRESHOLD (256u * 1024) /* don't hand back small change */
 #define HMM_DEFAULT_TOP_PAD (64u * 1024)         /* nor what we'd ask for again soon */
-#define HMM_MAP_SEGMENT_MIN (1024u * 1024)       /* mapped when the break is stuck */
+#define HMM_MAP_SEGMENT_MIN (1024u * 1024)       /* mapped when the break is stuck... */
+#define HMM_MAP_SEGMENT_MAX (64u * 1024 * 1024)  /* ...doubling up to this */
 #define HMM_DEFAULT_MMAP_THRESHOLD (128u * 1024) /* glibc's: below, a mapping costs too much */
 
 void heap_init(hmm_heap *h, hmm_source *source);

@@ -19,11 +19,12 @@
  *   55  [2^63, 2^64)
  *
  * Blocks are multiples of 16 and at least 32, so below 1 KiB every class
- * holds one size (classes 0 and 16 of level 0 stay empty) and any block in
- * the class fits a request for that size: the sizes most programs ask for
- * get the best fit there is.  Above 1 KiB a class spans 1/32 of its power
- * of two, so a block taken from the class above a request wastes less than
- * about 3% before the split, and the split gives the rest back anyway.
+ * holds one size (sl 0 and 1 of level 0, sizes 0 and 16, stay empty) and
+ * any block in the class fits a request for that size: the sizes most
+ * programs ask for get the best fit there is.  Above 1 KiB a class spans
+ * 1/32 of its power of two, so rounding a request up to the next class
+ * passes over only blocks less than about 3% bigger than it; whichever
+ * block is taken, the split gives back what the request does not need.
  *
  * Finding a block for `size`:
  *   1. Look at the head of size's own class.  Above 1 KiB a class mixes

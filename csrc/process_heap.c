@@ -8,6 +8,12 @@
  * the environment by hand (options.c).  If the environment is not there
  * yet, the options are applied later, from the library's constructor.
  *
+ * The lock is a three-state futex mutex (Drepper, "Futexes are tricky"):
+ * 0 free, 1 taken, 2 taken and someone may be waiting.  Taking a free lock
+ * is one compare-and-swap and giving it back one exchange, a few
+ * instructions where pthread_mutex_lock and unlock cost some sixty, and
+ * every call the thread caches cannot serve pays them.
+ *
  * Fork: a child gets a copy of the heap as it was when fork() was called.
  * If another thread was half-way through an operation, that copy would be
  * torn and its lock held forever, so the prepare handler takes the lock
@@ -21,13 +27,15 @@
 #include "report.h"
 #include "thread_cache.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static hmm_heap process_heap;
-static pthread_mutex_t process_lock = PTHREAD_MUTEX_INITIALIZER;
+static int process_lock; /* 0 free, 1 taken, 2 taken with waiters */
 static int process_heap_ready;
 static int options_applied;
 
@@ -74,9 +82,30 @@ static void apply_options(hmm_heap *h)
         h->top_pad = n;
 }
 
+static __attribute__((noinline)) void lock_wait(void)
+{
+    /* Mark the lock contended, and sleep until it is free. */
+    while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0)
+        syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+static void lock_take(void)
+{
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        lock_wait();
+}
+
+static void lock_give(void)
+{
+    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2)
+        syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 hmm_heap *process_heap_lock(void)
 {
-    pthread_mutex_lock(&process_lock);
+    lock_take();
     if (__builtin_expect(!process_heap_ready, 0)) {
         heap_init(&process_heap, os_source());
         process_heap.on_misuse = abort_on_misuse;
@@ -89,7 +118,7 @@ hmm_heap *process_heap_lock(void)
 void process_heap_unlock(void)
 {
     cache_note_heap_bounds(&process_heap);
-    pthread_mutex_unlock(&process_lock);
+    lock_give();
 }
 
 void process_heap_stats(struct hmm_stats *out)
@@ -105,7 +134,8 @@ static void after_fork_parent(void) { process_heap_unlock(); }
 static void after_fork_child(void)
 {
     cache_after_fork_child();
-    process_heap_unlock();
+    cache_note_heap_bounds(&process_heap);
+    process_lock = 0; /* no other thread exists to wake */
 }
 
 __attribute__((constructor)) static void process_heap_start(void)

@@ -104,7 +104,7 @@ void cache_start_if_new(void)
 
 void cache_note_heap_bounds(const hmm_heap *h)
 {
-    const hmm_segment *s = h->break_segment;
+    const hmm_segment *s = h->newest;
     uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
     uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;
     cache_low = low;

@@ -48,8 +48,8 @@ typedef struct thread_cache {
 
 extern __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 
-/* Set by the process heap, under its lock: the blocks of the break segment
- * lie in [cache_low, cache_low + cache_span).  A pointer outside goes the
+/* Set by the process heap, under its lock: the blocks of the newest segment
+ * (normally the one at the break) lie in [cache_low, cache_low + cache_span).  A pointer outside goes the
  * slow way. */
 extern uintptr_t cache_low, cache_span;
 extern uint64_t cache_key; /* the secret marking parked blocks */

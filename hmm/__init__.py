@@ -2,6 +2,7 @@
 
 * ``Heap``: the allocator core over a buffer Python owns, to drive and look
   into block by block (``hmm._core``, loaded on first use).
+* ``POLICIES``: the names of the core's placement policies, default first.
 * ``run``: run a program with ``libhmm.so`` preloaded and collect its stats.
 * ``library_path``: where ``libhmm.so`` is, for LD_PRELOAD.
 
@@ -9,6 +10,7 @@ The command line is ``hmm-run`` (or ``python -m hmm``), see ``hmm.cli``.
 """
 __version__ = "1.0.0"
 
+from . import heap as _heap
 from .heap import Block, Heap, HeapError
 from .library import library_path
 from .runner import HmmProcess, preload_env, run
@@ -18,8 +20,17 @@ __all__ = [
     "Heap",
     "HeapError",
     "HmmProcess",
+    "POLICIES",
     "__version__",
     "library_path",
     "preload_env",
     "run",
 ]
+
+
+def __getattr__(name):
+    # POLICIES comes from the core, loaded on first use: `import hmm` alone
+    # (hmm-run) must not need it.
+    if name == "POLICIES":
+        return _heap.POLICIES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,11 +52,19 @@ the program.  Exit status: the program's, or 127 when it is not found, 126
 when it cannot be executed, 2 on a usage error, 1 when libhmm.so is missing.
 LD_PRELOAD has no effect on statically linked and setuid programs."""
 
-# Subcommands of `python -m hmm` (e.g. a future "bench"): the first argument
-# is looked up here before it is taken as a program.  None exist yet, so
-# every name is a program; once one does, `hmm-run -- NAME` still runs a
-# program of that name.
-COMMANDS = {}
+
+def _bench(argv):
+    # Imported on use: running a program must not pay for the benchmark.
+    from .bench import main as bench_main
+    return bench_main(argv)
+
+
+# Subcommands of `python -m hmm`: the first argument is looked up here before
+# it is taken as a program, so `hmm-run bench ...` runs the benchmark (see
+# benchmarks/README.md); `hmm-run -- bench` still runs a program of that name.
+COMMANDS = {
+    "bench": _bench,
+}
 
 
 class UsageError(Exception):

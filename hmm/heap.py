@@ -72,13 +72,39 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_policies = None
+
+
+def _policy_names():
+    """The placement policies the core knows, in its order (default first)."""
+    global _policies
+    if _policies is None:
+        core = _load_core()
+        names = []
+        while True:
+            name = core.lib.hmm_policy_name(len(names))
+            if name == core.ffi.NULL:
+                break
+            names.append(core.ffi.string(name).decode("ascii"))
+        _policies = tuple(names)
+    return _policies
+
+
+def __getattr__(name):
+    # POLICIES is read from the core, which is loaded only on first use.
+    if name == "POLICIES":
+        return _policy_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class Heap:
     """A heap of `size` bytes over a buffer owned by this object.
 
     The core keeps its control block at the start of the buffer; the rest is
     the simulated address space that the fake break walks through.
     `misalign` (0..15) offsets the buffer from a 16-byte boundary, to see
-    that the core copes with any alignment.
+    that the core copes with any alignment.  `policy` picks the placement
+    policy, one of `hmm.POLICIES` (see `set_policy`).
 
     C semantics kept on purpose (they are what programs get):
     ``alloc(0)`` returns a unique minimum-size block (glibc's malloc(0));
@@ -87,7 +113,7 @@ class Heap:
     returns None, as malloc returns NULL.
     """
 
-    def __init__(self, size, *, misalign=0):
+    def __init__(self, size, *, misalign=0, policy="segregated"):
         if not _is_int(size):
             raise HeapError(f"hmm: Heap(): size must be an int, not {type(size).__name__}")
         if size <= 0 or size >= _ADDRESS_LIMIT:
@@ -123,6 +149,30 @@ class Heap:
         ]
         self._stats_buffer = ffi.new("char[]", lib.hmm_stats_size())
         self._stats = ffi.cast("hmm_stats *", self._stats_buffer)
+        self._set_policy("Heap", policy)
+
+    # ---- placement policy --------------------------------------------------
+
+    @property
+    def policy(self):
+        """The placement policy in use: which free block serves a request."""
+        with self._lock:
+            return self._ffi.string(self._lib.hmm_heap_policy(self._heap)).decode("ascii")
+
+    def set_policy(self, name):
+        """Switch the placement policy to `name`, one of `hmm.POLICIES`:
+        "segregated" (the default: O(1) segregated fit), "first-fit",
+        "next-fit" or "best-fit".  Blocks in use stay where they are; the
+        free ones are re-filed under the new policy."""
+        self._set_policy("set_policy", name)
+
+    def _set_policy(self, call, name):
+        # Checked here too: a str with a NUL in it would reach the core cut short.
+        with self._lock:
+            if name not in _policy_names() or \
+                    self._lib.hmm_heap_set_policy(self._heap, name.encode("ascii")) != 0:
+                raise HeapError(f"hmm: {call}(): unknown policy {name!r} "
+                                f"(one of {', '.join(_policy_names())})")
 
     # ---- argument checks (what the core cannot see) ----------------------
 
@@ -343,5 +393,5 @@ class Heap:
     def __repr__(self):
         stats = self.stats()
         return (f"<hmm.Heap of {self.size} bytes at {self.address:#x}: "
-                f"blocks_in_use={stats.get('blocks_in_use')} "
+                f"policy={self.policy} blocks_in_use={stats.get('blocks_in_use')} "
                 f"bytes_in_use={stats.get('bytes_in_use')}>")

@@ -4,13 +4,15 @@ The model is what a program knows: for each live block, the size it asked
 for and the bytes it wrote.  Whatever the sequence of calls, blocks never
 overlap, their bytes survive everything done to other blocks, realloc keeps
 the prefix, calloc gives zeros, and the core's checker finds nothing wrong.
+The machine runs once per placement policy.
 """
 import struct
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
-                                 rule)
+                                 rule, run_state_machine_as_test)
 
 import hmm
 from hmm import HeapError
@@ -31,9 +33,9 @@ def pattern(tag, n):
 
 
 class HeapMachine(RuleBasedStateMachine):
-    def __init__(self):
+    def __init__(self, policy):
         super().__init__()
-        self.heap = hmm.Heap(HEAP_BYTES)
+        self.heap = hmm.Heap(HEAP_BYTES, policy=policy)
         self.model = {}          # address -> bytes written there
         self.tags = 0
 
@@ -176,10 +178,14 @@ class HeapMachine(RuleBasedStateMachine):
         assert all(not b.used for b in self.heap.walk())
 
 
-HeapMachine.TestCase.settings = settings(
+SETTINGS = settings(
     max_examples=60,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-TestHeapProperties = HeapMachine.TestCase
+
+
+@pytest.mark.parametrize("policy", hmm.POLICIES)
+def test_heap_properties(policy):
+    run_state_machine_as_test(lambda: HeapMachine(policy), settings=SETTINGS)
