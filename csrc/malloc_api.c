@@ -46,6 +46,8 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();
     void *p = hmm_heap_alloc(h, size);
+    if (p)
+        cache_refill(h, size);
     process_heap_unlock();
     return p ? p : nomem();
 }
@@ -56,11 +58,13 @@ HMM_EXPORT void *malloc(size_t size)
     return __builtin_expect(p != NULL, 1) ? p : malloc_slow(size);
 }
 
-static __attribute__((noinline)) void free_slow(void *ptr)
+static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
 {
     int saved_errno = errno;
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();
+    if (bin_full)
+        cache_flush_half(h, ptr);
     hmm_heap_free(h, ptr);
     process_heap_unlock();
     errno = saved_errno;
@@ -68,8 +72,11 @@ static __attribute__((noinline)) void free_slow(void *ptr)
 
 HMM_EXPORT void free(void *ptr)
 {
-    if (ptr && !cache_put(ptr))
-        free_slow(ptr);
+    if (!ptr)
+        return;
+    int parked = cache_put(ptr);
+    if (parked != CACHE_PARKED)
+        free_slow(ptr, parked == CACHE_BIN_FULL);
 }
 
 HMM_EXPORT void *calloc(size_t nmemb, size_t size)
@@ -90,6 +97,8 @@ HMM_EXPORT void *calloc(size_t nmemb, size_t size)
 
 HMM_EXPORT void *realloc(void *ptr, size_t size)
 {
+    if (ptr && cache_realloc_in_place(ptr, size))
+        return ptr; /* it fits as it is: no lock */
     hmm_heap *h = process_heap_lock();
     void *p = hmm_heap_realloc(h, ptr, size);
     process_heap_unlock();

@@ -20,7 +20,7 @@ static int exit_key_ready;
  * caches served. */
 static thread_cache *live_caches;
 static struct {
-    uint64_t allocs, callocs, frees;
+    uint64_t allocs, callocs, frees, reallocs;
 } retired;
 
 static uint64_t parked(const thread_cache *tc)
@@ -34,7 +34,7 @@ static uint64_t parked(const thread_cache *tc)
 /* Every block taken from the cache was parked by a free first. */
 static uint64_t mallocs_served(const thread_cache *tc)
 {
-    return tc->frees - parked(tc) - tc->callocs;
+    return tc->frees + tc->refilled - parked(tc) - tc->callocs;
 }
 
 static void retire_counters(thread_cache *tc)
@@ -42,6 +42,7 @@ static void retire_counters(thread_cache *tc)
     retired.allocs += mallocs_served(tc);
     retired.callocs += tc->callocs;
     retired.frees += tc->frees;
+    retired.reallocs += tc->reallocs;
 }
 
 /* The thread is exiting: its blocks go back to the heap. */
@@ -111,17 +112,54 @@ void cache_note_heap_bounds(const hmm_heap *h)
     cache_span = high - low;
 }
 
+#define CACHE_BATCH 4
+
+void cache_refill(hmm_heap *h, size_t size)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (!tc->limit || size > CACHE_MAX_REQUEST)
+        return;
+    unsigned c = cache_class(block_size_for(size));
+    while (tc->counts[c] < CACHE_BATCH && tc->counts[c] < tc->limit) {
+        void *p = heap_allocate(h, size);
+        if (!p)
+            return;
+        hmm_block *b = block_of(p);
+        b->prev_free = (hmm_block *)(uintptr_t)cache_key;
+        b->next_free = tc->bins[c];
+        tc->bins[c] = b;
+        tc->counts[c]++;
+        tc->refilled++;
+    }
+}
+
+void cache_flush_half(hmm_heap *h, void *ptr)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    unsigned c = cache_class(block_size(block_of(ptr)));
+    while (tc->counts[c] > tc->limit / 2) {
+        hmm_block *out = tc->bins[c];
+        tc->bins[c] = out->next_free;
+        tc->counts[c]--;
+        tc->refilled--; /* what leaves this way was parked but never served */
+        out->prev_free = NULL;
+        heap_free_block(h, out);
+    }
+}
+
 void cache_add_stats(struct hmm_stats *out)
 {
     out->alloc_calls += retired.allocs;
     out->calloc_calls += retired.callocs;
     out->free_calls += retired.frees;
+    out->realloc_calls += retired.reallocs;
     for (const thread_cache *tc = live_caches; tc; tc = tc->next) {
         /* Other threads update these without the lock: the sums are a
          * snapshot, exact once the process is quiet. */
         out->alloc_calls += mallocs_served(tc);
         out->calloc_calls += tc->callocs;
         out->free_calls += tc->frees;
+        out->realloc_calls += tc->reallocs;
         for (unsigned c = 0; c < CACHE_CLASSES; c++) {
             /* a bin holds blocks of one size only */
             uint64_t size = HMM_MIN_BLOCK + (uint64_t)c * HMM_ALIGNMENT;

@@ -39,10 +39,13 @@ typedef struct thread_cache {
     uint32_t counts[CACHE_CLASSES];
     uint32_t limit;            /* blocks per bin; 0 until the cache is active */
     int state;
-    /* calls served here, for the stats: frees parked, and callocs served;
-     * the mallocs served are then frees - callocs - what is parked now */
+    /* calls served here, for the stats: frees parked, callocs and reallocs
+     * served; the mallocs served are then frees + refilled - callocs -
+     * what is parked now */
     uint64_t frees;
     uint64_t callocs;
+    uint64_t reallocs;
+    uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
@@ -87,8 +90,11 @@ static inline void *cache_take(size_t size)
     return block_payload(b);
 }
 
-/* Park the block at ptr in this thread's cache; 0 when it must go the slow
- * way (not small, not plainly in use, bin full, cache not active). */
+/* Park the block at ptr in this thread's cache: CACHE_PARKED, or
+ * CACHE_BIN_FULL (a block of ours, its bin full), or CACHE_NOT_OURS (not
+ * small, not plainly in use, outside the newest segment, cache not active):
+ * both of the latter go the slow way. */
+enum { CACHE_NOT_OURS = 0, CACHE_PARKED = 1, CACHE_BIN_FULL = 2 };
 static inline int cache_put(void *ptr)
 {
     thread_cache *tc = &hmm_thread_cache;
@@ -96,10 +102,10 @@ static inline int cache_put(void *ptr)
     /* Plain loads: these words change only under the lock, and a stale
      * pair can only send a pointer the slow (checking) way. */
     if ((p & (HMM_ALIGNMENT - 1)) || p - cache_low >= cache_span)
-        return 0;
+        return CACHE_NOT_OURS;
     hmm_block *b = block_of(ptr);
     if ((uint64_t)(uintptr_t)b->prev_free == cache_key)
-        return 0; /* parked already: the slow way reports the double free */
+        return CACHE_NOT_OURS; /* parked already: the slow way reports the double free */
     size_t flags = b->size_flags;
     /* One test for "in use, not mapped, and small", which
      * also yields the class: with PREV_IN_USE masked off, subtracting
@@ -109,14 +115,35 @@ static inline int cache_put(void *ptr)
     size_t key = (flags & ~(size_t)HMM_PREV_IN_USE) - (HMM_MIN_BLOCK | HMM_IN_USE);
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)
-        return 0;
+        return CACHE_NOT_OURS;
     if (tc->counts[c] >= tc->limit) /* also when the cache is not active */
-        return 0;
+        return tc->limit ? CACHE_BIN_FULL : CACHE_NOT_OURS;
     b->prev_free = (hmm_block *)(uintptr_t)cache_key;
     b->next_free = tc->bins[c];
     tc->bins[c] = b;
     tc->counts[c]++;
     tc->frees++;
+    return CACHE_PARKED;
+}
+
+/* Can realloc(ptr, size) keep the block as it is?  When ptr is a block of
+ * the newest segment, in use, that already holds `size` bytes and would not
+ * be split for it, the answer needs no lock (counted as a realloc). */
+static inline int cache_realloc_in_place(void *ptr, size_t size)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    uintptr_t p = (uintptr_t)ptr;
+    if (!tc->limit || (p & (HMM_ALIGNMENT - 1)) || p - cache_low >= cache_span ||
+        size - 1 > HMM_MAX_REQUEST)
+        return 0;
+    hmm_block *b = block_of(ptr);
+    size_t flags = b->size_flags;
+    size_t have = flags & ~(size_t)HMM_FLAG_MASK;
+    size_t want = block_size_for(size);
+    if ((flags & (HMM_IN_USE | HMM_MAPPED)) != HMM_IN_USE || want > have ||
+        have - want >= HMM_MIN_BLOCK || (uint64_t)(uintptr_t)b->prev_free == cache_key)
+        return 0;
+    tc->reallocs++;
     return 1;
 }
 
@@ -125,6 +152,12 @@ void cache_start_if_new(void);
 
 /* Called with the process lock held. */
 void cache_note_heap_bounds(const hmm_heap *h);
+/* After a slow malloc of `size` bytes: park a few more blocks of its class,
+ * so that the next requests need no lock. */
+void cache_refill(hmm_heap *h, size_t size);
+/* Before the slow free of a block that cache_put found CACHE_BIN_FULL:
+ * give half its bin back to the heap, so that the next frees need no lock. */
+void cache_flush_half(hmm_heap *h, void *ptr);
 void cache_add_stats(struct hmm_stats *out);
 void cache_after_fork_child(void);
 void cache_setup(uint32_t limit); /* from the library's constructor */
