@@ -14,6 +14,8 @@
  *             (boundary tags make that O(1)) and handed back to placement;
  *             if it is now a large free block at the top of the heap, the
  *             break is moved back down.
+ * Requests from mmap_threshold up skip all that: each gets a mapping of its
+ * own (large.c).
  */
 #include "heap.h"
 

@@ -82,8 +82,25 @@ static void apply_options(hmm_heap *h)
         h->top_pad = n;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause(); /* lets the other hyperthread run while we spin */
+#endif
+}
+
 static __attribute__((noinline)) void lock_wait(void)
 {
+    /* The lock is held for a few hundred instructions at most: spin a
+     * little before paying for a sleep and a wake-up. */
+    for (int spin = 0; spin < 200; spin++) {
+        cpu_relax();
+        int expected = 0;
+        if (__atomic_load_n(&process_lock, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
     /* Mark the lock contended, and sleep until it is free. */
     while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0)
         syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);

@@ -108,8 +108,12 @@ void cache_note_heap_bounds(const hmm_heap *h)
     const hmm_segment *s = h->newest;
     uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
     uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;
-    cache_low = low;
-    cache_span = high - low;
+    /* Store only on change: every thread's fast free reads these, and a
+     * write on every unlock would bounce their cache line between cores. */
+    if (cache_low != low)
+        cache_low = low;
+    if (cache_span != high - low)
+        cache_span = high - low;
 }
 
 #define CACHE_BATCH 4
