@@ -91,9 +91,9 @@ static inline void *cache_take(size_t size)
 }
 
 /* Park the block at ptr in this thread's cache: CACHE_PARKED, or
- * CACHE_BIN_FULL (a block of ours, its bin full), or CACHE_NOT_OURS (not
- * small, not plainly in use, outside the newest segment, cache not active):
- * both of the latter go the slow way. */
+ * CACHE_BIN_FULL (a block of ours, its bin full or the cache not active),
+ * or CACHE_NOT_OURS (not small, not plainly in use, outside the newest
+ * segment): both of the latter go the slow way. */
 enum { CACHE_NOT_OURS = 0, CACHE_PARKED = 1, CACHE_BIN_FULL = 2 };
 static inline int cache_put(void *ptr)
 {
@@ -116,8 +116,8 @@ static inline int cache_put(void *ptr)
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)
         return CACHE_NOT_OURS;
-    if (tc->counts[c] >= tc->limit) /* also when the cache is not active */
-        return tc->limit ? CACHE_BIN_FULL : CACHE_NOT_OURS;
+    if (tc->counts[c] >= tc->limit) /* also when the cache is not active (limit 0) */
+        return CACHE_BIN_FULL;
     b->prev_free = (hmm_block *)(uintptr_t)cache_key;
     b->next_free = tc->bins[c];
     tc->bins[c] = b;
