@@ -18,7 +18,7 @@
     X(OPTION_POLICY, "HMM_POLICY",                                            \
       "placement: segregated (default), first-fit, next-fit or best-fit")      \
     X(OPTION_TCACHE, "HMM_TCACHE",                                            \
-      "blocks each thread may park per size class (default 8; 0: no caches)") \
+      "blocks each thread may park per size class (default 32; 0: no caches)") \
     X(OPTION_MMAP_THRESHOLD, "HMM_MMAP_THRESHOLD",                            \
       "requests from this size get a mapping of their own (default 128k, adaptive)") \
     X(OPTION_TRIM_THRESHOLD, "HMM_TRIM_THRESHOLD",                            \

@@ -9,7 +9,7 @@
 #include <string.h>
 
 __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
-uintptr_t cache_low, cache_span;
+uintptr_t cache_low, cache_span, cache_low2, cache_span2;
 uint64_t cache_key;
 static uint32_t cache_limit = CACHE_DEFAULT_LIMIT;
 
@@ -103,8 +103,21 @@ void cache_start_if_new(void)
     process_heap_unlock();
 }
 
+/* The payload addresses of a segment's blocks, [*low, *low + *span). */
+static void segment_range(const hmm_segment *s, uintptr_t *low, uintptr_t *span)
+{
+    *low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
+    *span = s ? (uintptr_t)segment_end_marker(s) - *low : 0;
+}
+
 void cache_note_heap_bounds(const hmm_heap *h)
 {
+    uintptr_t low2, span2;
+    segment_range(h->segments != h->newest ? h->segments : NULL, &low2, &span2);
+    if (cache_low2 != low2)
+        cache_low2 = low2;
+    if (cache_span2 != span2)
+        cache_span2 = span2;
     const hmm_segment *s = h->newest;
     uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
     uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;

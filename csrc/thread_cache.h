@@ -30,7 +30,7 @@
 #define CACHE_CLASSES 32
 #define CACHE_MAX_BLOCK (HMM_MIN_BLOCK + (CACHE_CLASSES - 1) * HMM_ALIGNMENT)
 #define CACHE_MAX_REQUEST (CACHE_MAX_BLOCK - HMM_OVERHEAD)
-#define CACHE_DEFAULT_LIMIT 8
+#define CACHE_DEFAULT_LIMIT 32
 
 enum cache_state { CACHE_NEW = 0, CACHE_STARTING, CACHE_ACTIVE, CACHE_GONE };
 
@@ -52,9 +52,16 @@ typedef struct thread_cache {
 extern __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 
 /* Set by the process heap, under its lock: the blocks of the newest segment
- * (normally the one at the break) lie in [cache_low, cache_low + cache_span).  A pointer outside goes the
- * slow way. */
-extern uintptr_t cache_low, cache_span;
+ * (normally the one at the break) lie in [cache_low, cache_low + cache_span),
+ * and those of the oldest one, if that is another, in [cache_low2, cache_low2
+ * + cache_span2) (a heap whose break got stuck has those two, mostly).  A
+ * pointer outside both goes the slow way. */
+extern uintptr_t cache_low, cache_span, cache_low2, cache_span2;
+
+static inline int cache_covers(uintptr_t p)
+{
+    return p - cache_low < cache_span || p - cache_low2 < cache_span2;
+}
 extern uint64_t cache_key; /* the secret marking parked blocks */
 
 static inline unsigned cache_class(size_t block_size)
@@ -101,7 +108,7 @@ static inline int cache_put(void *ptr)
     uintptr_t p = (uintptr_t)ptr;
     /* Plain loads: these words change only under the lock, and a stale
      * pair can only send a pointer the slow (checking) way. */
-    if ((p & (HMM_ALIGNMENT - 1)) || p - cache_low >= cache_span)
+    if ((p & (HMM_ALIGNMENT - 1)) || !cache_covers(p))
         return CACHE_NOT_OURS;
     hmm_block *b = block_of(ptr);
     if ((uint64_t)(uintptr_t)b->prev_free == cache_key)
@@ -133,7 +140,7 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
     uintptr_t p = (uintptr_t)ptr;
-    if (!tc->limit || (p & (HMM_ALIGNMENT - 1)) || p - cache_low >= cache_span ||
+    if (!tc->limit || (p & (HMM_ALIGNMENT - 1)) || !cache_covers(p) ||
         size - 1 > HMM_MAX_REQUEST)
         return 0;
     hmm_block *b = block_of(ptr);
