@@ -14,6 +14,11 @@
  *   size:   32   48   64   80  ...  528 bytes   (blocks; requests up to 520)
  *   bin:    a singly linked list through next_free, at most `limit` long
  *
+ * The lock is taken only on a miss, and then does a little more: a malloc
+ * that found its bin empty parks a few more blocks of that class, and a
+ * free that found its bin full gives half the bin back to the heap, so that
+ * threads handing blocks to each other do not take the lock on every call.
+ *
  * A cache comes to life on its thread's first slow-path call, gives its
  * blocks back to the heap when the thread exits (a pthread key destructor),
  * and its counters are added to the process's stats.  After fork() the
