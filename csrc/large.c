@@ -177,12 +177,10 @@ hmm_block *large_resize(hmm_heap *h, hmm_block *b, size_t size)
     if (!base)
         return NULL;
     hmm_block *moved = (hmm_block *)(base + pad);
-    registry_remove(h, block_payload(b)); /* b's memory may be gone: use only its address */
-    if (registry_add(h, block_payload(moved)) != 0) {
-        /* Cannot happen in practice (the table only grows on add, and it
-         * just lost a member); if it does, the block is lost, not the heap. */
-        return NULL;
-    }
+    /* b's memory may be gone: use only its address.  The add cannot fail:
+     * the table just lost a member, so it has room without growing. */
+    registry_remove(h, block_payload(b));
+    registry_add(h, block_payload(moved));
     moved->size_flags = (length - pad) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED;
     h->counters.mapped_bytes += length;
     h->counters.mapped_bytes -= old_length;
