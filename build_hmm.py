@@ -148,7 +148,7 @@ class BuildExt(build_ext):
 
     def _link_like_a_plain_library(self):
         # Python's own link line may carry -L/-rpath entries for its
-        # installation (pyenv's does); the preload library needs libc only
+        # installation (some Python builds' do); the preload library needs libc only
         # and must not embed paths of the machine that built it.
         self.compiler.linker_so = [
             arg for arg in self.compiler.linker_so
