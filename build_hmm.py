@@ -9,6 +9,12 @@
 This file is the one place that lists source files and compiler flags.
 ``pip install .`` reaches it through ``BuildExt`` (see pyproject.toml);
 ``python build_hmm.py`` builds both in place for development.
+
+``HMM_SANITIZE=address,undefined python build_hmm.py --force`` builds
+``hmm._core`` (never the preload library) with those sanitizers, for running
+the Python tests under them (see .ci/run).  ``--force`` because a change of
+flags alone does not make setuptools rebuild; do it again without the
+variable to get the normal core back.
 """
 import os
 import sys
@@ -30,6 +36,7 @@ CORE_SOURCES = [
     "placement_segregated.c",
     "source_simulated.c",
     "check.c",
+    "check_mode.c",
     "stats.c",
     "misuse.c",
     "format.c",
@@ -55,6 +62,10 @@ PRELOAD_CFLAGS = COMMON_CFLAGS + [
 ]
 # -z defs: every symbol must resolve at link time (against libc only).
 PRELOAD_LDFLAGS = ["-Wl,-z,defs", "-Wl,-z,relro", "-Wl,-z,now", "-Wl,--as-needed"]
+# Compile and link flags of a sanitized hmm._core (-O1 overrides -O2).
+_SANITIZE = os.environ.get("HMM_SANITIZE")
+SANITIZE_FLAGS = [f"-fsanitize={_SANITIZE}", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-O1"] if _SANITIZE else []
 
 # What Python sees of the core: hmm.h without the seed (process heap) names.
 CDEF = """
@@ -73,9 +84,14 @@ int hmm_heap_trim(hmm_heap *heap, size_t pad);
 
 typedef enum hmm_fault {
     HMM_FAULT_NONE, HMM_FAULT_INVALID_POINTER, HMM_FAULT_DOUBLE_FREE,
-    HMM_FAULT_CORRUPT_HEADER, ...
+    HMM_FAULT_CORRUPT_HEADER, HMM_FAULT_USE_AFTER_FREE, HMM_FAULT_CORRUPT_FREE_LIST,
+    HMM_FAULT_OVERFLOW, HMM_FAULT_WRITE_AFTER_FREE, HMM_FAULT_HEAP_CHECK, ...
 } hmm_fault;
 hmm_fault hmm_heap_last_fault(hmm_heap *heap, char *message, size_t message_len);
+int hmm_heap_set_check(hmm_heap *heap, int level, unsigned every);
+#define HMM_ALLOC_FILL ...
+#define HMM_FREE_FILL ...
+#define HMM_CANARY_FILL ...
 
 typedef struct hmm_block_info {
     void *address; size_t size; size_t usable; int used;
@@ -116,7 +132,8 @@ def extensions():
             sources=_csrc(CORE_SOURCES),  # the cffi wrapper is added by BuildExt
             include_dirs=[CSRC],
             depends=_headers(),
-            extra_compile_args=COMMON_CFLAGS,
+            extra_compile_args=COMMON_CFLAGS + SANITIZE_FLAGS,
+            extra_link_args=SANITIZE_FLAGS,
         ),
         Extension(
             "hmm.libhmm",

@@ -39,6 +39,24 @@
  * Sizes are multiples of 16, so the low 4 bits of the size word hold flags.
  * Each segment ends with a 16-byte end marker: a block header whose size is
  * 0 and whose IN_USE bit is set, so merging never runs off the segment.
+ *
+ * The size word is sealed: its top 16 bits are a check of the other 48 and
+ * of the header's own address, keyed by the process's secret:
+ *
+ *   size word:  | check (16) | size (44..4) | MAPPED | PREV_IN_USE | IN_USE |
+ *
+ * An overflow from the previous block, even one NUL byte, or a pointer into
+ * the middle of a block, gives a header whose check does not match (the
+ * chance of a match by accident is 1 in 65536), so free() can tell a real
+ * block from anything else in O(1).  Blocks are therefore smaller than
+ * 2^48 bytes, which no x86-64 address space can exceed anyway.
+ *
+ * Free-list links (next_free, prev_free) are sealed too, the way glibc's
+ * "safe-linking" does it: stored XORed with their own address (shifted, so
+ * that the random bits of the address count) and with the secret.  An
+ * overflow or a write after free that overwrites a link turns it into a
+ * random, almost surely misaligned, address, which the lists check before
+ * following it, instead of an address of the writer's choosing.
  */
 #ifndef HMM_BLOCK_H
 #define HMM_BLOCK_H
@@ -55,7 +73,16 @@
 #define HMM_IN_USE 0x1u
 #define HMM_PREV_IN_USE 0x2u
 #define HMM_MAPPED 0x4u     /* a large block with a mapping of its own */
+#define HMM_GUARDED 0x8u    /* check mode: a canary follows the bytes asked for */
 #define HMM_FLAG_MASK 0xfu
+
+#define HMM_CHECK_SHIFT 48
+#define HMM_FIELD_MASK (((size_t)1 << HMM_CHECK_SHIFT) - 1) /* size and flags */
+#define HMM_SIZE_MASK (HMM_FIELD_MASK & ~(size_t)HMM_FLAG_MASK)
+
+/* The process's secret: keys the header checks and the link sealing.  Set
+ * once, before the first block is written (heap.c), never changed after. */
+extern uintptr_t hmm_secret __attribute__((visibility("hidden")));
 
 typedef struct hmm_block {
     size_t prev_size;               /* footer of the previous block, if free */
@@ -64,9 +91,10 @@ typedef struct hmm_block {
     struct hmm_block *prev_free;
 } hmm_block;
 
-/* Largest request we accept: beyond PTRDIFF_MAX pointer arithmetic breaks,
- * and the header must still fit without wrapping. */
-#define HMM_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * HMM_ALIGNMENT - HMM_MIN_BLOCK)
+/* Largest request we accept: a block's size has 48 bits (see above), and
+ * the header and alignment must still fit without wrapping.  Larger requests
+ * (PTRDIFF_MAX and beyond included) fail as out of memory. */
+#define HMM_MAX_REQUEST (((size_t)1 << HMM_CHECK_SHIFT) - 4 * HMM_ALIGNMENT - HMM_MIN_BLOCK)
 
 static inline size_t align_up(size_t n, size_t alignment)
 {
@@ -81,7 +109,28 @@ static inline size_t block_size_for(size_t request)
     return size < HMM_MIN_BLOCK ? HMM_MIN_BLOCK : size;
 }
 
-static inline size_t block_size(const hmm_block *b) { return b->size_flags & ~(size_t)HMM_FLAG_MASK; }
+/* The check bits for a header at b holding `fields` (size and flags). */
+static inline size_t header_check(const hmm_block *b, size_t fields)
+{
+    /* A multiply's top bits depend on every bit below them. */
+    return (((uintptr_t)b ^ fields ^ hmm_secret) * 0x9e3779b97f4a7c15ull) & ~HMM_FIELD_MASK;
+}
+
+/* Zero when b's header is sealed right; works on a copy of the word, so
+ * that a header read once is checked and used as the same value. */
+static inline size_t header_fault(const hmm_block *b, size_t word)
+{
+    return (word ^ header_check(b, word & HMM_FIELD_MASK)) & ~HMM_FIELD_MASK;
+}
+static inline int block_header_ok(const hmm_block *b) { return header_fault(b, b->size_flags) == 0; }
+
+/* Write b's size word: `fields` is size | flags. */
+static inline void block_write(hmm_block *b, size_t fields)
+{
+    b->size_flags = fields | header_check(b, fields);
+}
+
+static inline size_t block_size(const hmm_block *b) { return b->size_flags & HMM_SIZE_MASK; }
 static inline int block_in_use(const hmm_block *b) { return (b->size_flags & HMM_IN_USE) != 0; }
 static inline int block_prev_in_use(const hmm_block *b) { return (b->size_flags & HMM_PREV_IN_USE) != 0; }
 static inline int block_is_end(const hmm_block *b) { return block_size(b) == 0; }
@@ -101,15 +150,17 @@ static inline hmm_block *block_prev(const hmm_block *b) { return (hmm_block *)((
 /* Write a block's header, keeping its PREV_IN_USE bit. */
 static inline void block_set(hmm_block *b, size_t size, int in_use)
 {
-    b->size_flags = size | (b->size_flags & HMM_PREV_IN_USE) | (in_use ? HMM_IN_USE : 0);
+    block_write(b, size | (b->size_flags & HMM_PREV_IN_USE) | (in_use ? HMM_IN_USE : 0));
 }
 
+/* Set or clear b's PREV_IN_USE bit.  A header that was not sealed right
+ * stays wrong by as much: updating a neighbour must not launder a header
+ * an overflow has hit. */
 static inline void block_set_prev_in_use(hmm_block *b, int prev_in_use)
 {
-    if (prev_in_use)
-        b->size_flags |= HMM_PREV_IN_USE;
-    else
-        b->size_flags &= ~(size_t)HMM_PREV_IN_USE;
+    size_t word = b->size_flags;
+    size_t fields = (word & HMM_FIELD_MASK & ~(size_t)HMM_PREV_IN_USE) | (prev_in_use ? HMM_PREV_IN_USE : 0);
+    b->size_flags = fields | header_check(b, fields) | header_fault(b, word);
 }
 
 /* Mark b free or in use, keeping the next block's PREV_IN_USE bit and b's
@@ -121,6 +172,20 @@ static inline void block_mark(hmm_block *b, size_t size, int in_use)
     block_set_prev_in_use(next, in_use);
     if (!in_use)
         next->prev_size = size;
+}
+
+/* ---- Sealed links ------------------------------------------------------ */
+
+/* The value stored in *field for the link `to` (and back: the same XOR). */
+static inline hmm_block *link_seal(hmm_block *const *field, const hmm_block *to)
+{
+    return (hmm_block *)((uintptr_t)to ^ ((uintptr_t)field >> 12) ^ hmm_secret);
+}
+
+/* A revealed link that cannot be a block: misaligned. */
+static inline int link_misaligned(const hmm_block *to)
+{
+    return ((uintptr_t)to & (HMM_ALIGNMENT - 1)) != 0;
 }
 
 #endif /* HMM_BLOCK_H */

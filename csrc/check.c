@@ -30,7 +30,7 @@ int hmm_heap_walk(const hmm_heap *h, hmm_walk_cursor *cursor, hmm_block_info *ou
     }
     out->address = block_payload((hmm_block *)b);
     out->size = block_size(b);
-    out->usable = block_in_use(b) ? block_usable(b) : 0;
+    out->usable = !block_in_use(b) ? 0 : block_guarded(b) ? guard_request(b) : block_usable(b);
     out->used = block_in_use(b);
     cursor->segment = s;
     cursor->block = block_next(b);
@@ -73,7 +73,7 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
 {
     const hmm_block *end = segment_end_marker(s);
     expect(c, ((uintptr_t)s & (HMM_ALIGNMENT - 1)) == 0, "segment: misaligned", s);
-    expect(c, block_in_use(end) && block_size(end) == 0, "segment: end marker overwritten", end);
+    expect(c, block_header_ok(end) && block_in_use(end) && block_size(end) == 0, "segment: end marker overwritten", end);
     expect(c, !s->mapped || s != h->break_segment, "segment: mapped segment taken for the break", s);
     int prev_used = 1; /* the first block has nothing to merge with */
     const hmm_block *b = segment_first_block(s);
@@ -88,12 +88,21 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
         expect(c, (b->size_flags & HMM_MAPPED) == 0, "block: marked mapped inside a segment", b);
         expect(c, block_prev_in_use(b) == prev_used, "block: PREV_IN_USE disagrees with the previous block", b);
         const hmm_block *next = block_next(b);
+        expect(c, block_header_ok(b), "block: header's seal broken", b);
         if (block_in_use(b)) {
             seen->blocks_in_use++;
             seen->bytes_in_use += size;
+            if (block_guarded(b)) {
+                const void *changed = guard_canary_changed(b);
+                expect(c, !changed, "buffer overflow", changed);
+            }
         } else {
             expect(c, prev_used, "block: two free blocks side by side (not merged)", b);
             expect(c, next->prev_size == size, "block: footer disagrees with header", b);
+            if (h->check_level) {
+                const void *changed = guard_first_changed(b + 1, next, HMM_FREE_FILL);
+                expect(c, !changed, "write after free", changed);
+            }
             seen->free_blocks++;
         }
         prev_used = block_in_use(b);
@@ -112,8 +121,13 @@ typedef struct mapped_tally {
 static void check_mapped_block(hmm_block *b, void *ctx)
 {
     mapped_tally *t = ctx;
-    expect(t->c, (b->size_flags & HMM_FLAG_MASK) == (HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED),
-           "mapped block: header flags overwritten", b);
+    expect(t->c, block_header_ok(b) && (b->size_flags & (HMM_FLAG_MASK & ~(size_t)HMM_GUARDED)) ==
+                                        (HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED),
+           "mapped block: header overwritten", b);
+    if (block_guarded(b)) {
+        const void *changed = guard_canary_changed(b);
+        expect(t->c, !changed, "buffer overflow", changed);
+    }
     t->seen->blocks_in_use++;
     t->seen->bytes_in_use += block_size(b);
     t->seen->mapped_blocks++;

@@ -19,13 +19,35 @@
  */
 #include "heap.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+uintptr_t hmm_secret;
+
+void heap_seed_secret(uint64_t seed)
+{
+    if (!hmm_secret)
+        hmm_secret = (uintptr_t)((seed ^ (seed >> 29)) * 0xbf58476d1ce4e5b9ull) | 1;
+}
+
+/* Placement found a free block whose links were overwritten. */
+static void free_list_corrupt(hmm_placement *p, hmm_block *b)
+{
+    hmm_heap *h = (hmm_heap *)((char *)p - offsetof(hmm_heap, placement));
+    misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
+}
 
 void heap_init(hmm_heap *h, hmm_source *source)
 {
+    /* A heap made without a seeded secret (the simulated ones) gets one
+     * from its own address: unguessable enough where nobody attacks. */
+    heap_seed_secret((uint64_t)(uintptr_t)h ^ 0x2545f4914f6cdd1dull);
     memset(h, 0, sizeof *h);
     h->source = source;
+    h->call = "malloc()";
     placement_init(&h->placement, HMM_POLICY_SEGREGATED);
+    h->placement.on_corrupt = free_list_corrupt;
     h->grow_min = HMM_DEFAULT_GROW_MIN;
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
     h->top_pad = HMM_DEFAULT_TOP_PAD;
@@ -85,24 +107,48 @@ static void retire_top(hmm_heap *h)
 }
 
 /*
+ * Is the free neighbour n, `size` bytes by its header or by its footer, fit
+ * to merge with?  Its header must be sealed, free and of that size, inside
+ * a segment.  A neighbour that is not is reported (an overflow or a write
+ * after free hit it) and left alone.
+ */
+static int free_neighbour_ok(hmm_heap *h, hmm_block *n, size_t size)
+{
+    hmm_segment *s = heap_segment_of(h, n);
+    if (s && n >= segment_first_block(s) && !((uintptr_t)n & (HMM_ALIGNMENT - 1)) &&
+        block_header_ok(n) && !block_in_use(n) && block_size(n) == size &&
+        size <= (size_t)((char *)segment_end_marker(s) - (char *)n))
+        return 1;
+    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(n), NULL, 0);
+    return 0;
+}
+
+/*
  * Make [b, b + size) a free block: merge it with a free neighbour on either
  * side, write its header and footer, and give it to placement.  b's header
  * must carry the right PREV_IN_USE bit.  Returns the merged block.
  */
 static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
+    if (h->check_level) /* what lies free is filled, so a write can be seen */
+        guard_fill_free((char *)b + HMM_HEADER_SIZE, (char *)b + size);
     /* Mark b free even if it is about to be absorbed by its left neighbour:
      * a stale "in use" header there would let a double free through. */
     block_set(b, size, 0);
     hmm_block *next = (hmm_block *)((char *)b + size);
-    if (!block_in_use(next)) { /* the end marker counts as in use */
+    if (!block_in_use(next) && free_neighbour_ok(h, next, block_size(next))) {
+        /* (the end marker counts as in use) */
         take_free(h, next);
         size += block_size(next);
+        if (h->check_level) /* its header and links are free memory now */
+            guard_fill_free(next, next + 1);
     }
-    if (!block_prev_in_use(b)) {
+    if (!block_prev_in_use(b) && free_neighbour_ok(h, block_prev(b), b->prev_size)) {
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
+        if (h->check_level)
+            guard_fill_free(b, (char *)b + HMM_HEADER_SIZE);
         b = prev;
     }
     block_mark(b, size, 0);
@@ -119,7 +165,7 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
         return;
     block_set(b, want, 1);
     hmm_block *rest = (hmm_block *)((char *)b + want);
-    rest->size_flags = HMM_PREV_IN_USE;
+    block_write(rest, HMM_PREV_IN_USE);
     release_block(h, rest, have - want);
 }
 
@@ -179,6 +225,7 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
     hmm_segment *s = (hmm_segment *)start;
     s->size = (size_t)(end - start);
     s->mapped = mapped;
+    placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
     link_segment(h, s);
     h->newest = s;
     if (!mapped) {
@@ -193,8 +240,8 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
 
     hmm_block *first = segment_first_block(s);
     hmm_block *marker = segment_end_marker(s);
-    marker->size_flags = HMM_IN_USE;
-    first->size_flags = HMM_PREV_IN_USE; /* nothing before it to merge with */
+    block_write(marker, HMM_IN_USE);
+    block_write(first, HMM_PREV_IN_USE); /* nothing before it to merge with */
     return release_block(h, first, (size_t)((char *)marker - (char *)first));
 }
 
@@ -224,12 +271,13 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     }
     s->size += incr;
     h->end = segment_end(s);
+    placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
     account_heap(h, incr, 0);
     h->counters.grow_calls++;
 
     /* The old end marker becomes the header of the new free space. */
     hmm_block *new_marker = segment_end_marker(s);
-    new_marker->size_flags = HMM_IN_USE;
+    block_write(new_marker, HMM_IN_USE);
     return release_block(h, marker, incr);
 }
 
@@ -291,9 +339,15 @@ static int trim_top(hmm_heap *h, size_t pad)
 
     s->size -= release;
     h->end = segment_end(s);
+    /* Remember where blocks were given back, to name a later free of one
+     * of them a double free. */
+    if (!h->released_high || segment_end(s) < h->released_low)
+        h->released_low = segment_end(s);
+    if (segment_end(s) + release > h->released_high)
+        h->released_high = segment_end(s) + release;
     account_heap(h, 0, release);
     h->counters.trim_calls++;
-    segment_end_marker(s)->size_flags = HMM_IN_USE;
+    block_write(segment_end_marker(s), HMM_IN_USE);
     block_mark(top, size - release, 0);
     return 1;
 }
@@ -321,7 +375,9 @@ static int discard_free_pages(hmm_block *b, void *ctx)
 int hmm_heap_trim(hmm_heap *h, size_t pad)
 {
     int released = trim_top(h, pad);
-    if (!h->source->discard)
+    /* Discarded pages read back as zeros: in check mode, that would look
+     * like writes after free. */
+    if (!h->source->discard || h->check_level)
         return released;
     discard_job job = {h, released};
     placement_each(&h->placement, discard_free_pages, &job);
@@ -338,10 +394,20 @@ int hmm_heap_trim(hmm_heap *h, size_t pad)
 static hmm_block *take_block(hmm_heap *h, size_t want)
 {
     hmm_block *b = placement_find(&h->placement, want);
+    if (b && (!block_header_ok(b) || block_in_use(b))) {
+        /* A write after free hit the header of a block on a free list. */
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(b), NULL, 0);
+        return NULL;
+    }
     if (!b)
         b = h->top && block_size(h->top) >= want ? h->top : grow(h, want);
     if (!b)
         return NULL;
+    if (h->check_level) { /* the part handed out must still hold the free fill */
+        size_t span = want < block_size(b) ? want : block_size(b);
+        if (!guard_free_intact(h, b + 1, (char *)b + span))
+            return NULL;
+    }
     take_free(h, b);
     block_mark(b, block_size(b), 1);
     return b;
@@ -381,17 +447,33 @@ static void *allocate_mapped(hmm_heap *h, size_t size, size_t alignment)
     return p;
 }
 
+/* The size to carve for a request: in check mode, room for the canary. */
+static int carve_size(const hmm_heap *h, size_t size, size_t *ask)
+{
+    size_t extra = h->check_level ? GUARD_EXTRA : 0;
+    if (size > HMM_MAX_REQUEST - extra)
+        return 0;
+    *ask = size + extra;
+    return 1;
+}
+
 void *heap_allocate(hmm_heap *h, size_t size)
 {
-    if (size > HMM_MAX_REQUEST)
+    size_t ask;
+    if (!carve_size(h, size, &ask))
         return fail(h);
-    if (large_wanted(h, size)) {
-        void *p = allocate_mapped(h, size, HMM_ALIGNMENT);
-        if (p)
-            return p;
+    void *p = NULL;
+    if (large_wanted(h, ask))
+        p = allocate_mapped(h, ask, HMM_ALIGNMENT);
+    if (!p) {
+        hmm_block *b = alloc_block(h, block_size_for(ask));
+        if (!b)
+            return fail(h);
+        p = block_payload(b);
     }
-    hmm_block *b = alloc_block(h, block_size_for(size));
-    return b ? block_payload(b) : fail(h);
+    if (h->check_level)
+        guard_seal(h, block_of(p), size, 0);
+    return p;
 }
 
 void heap_free_block(hmm_heap *h, hmm_block *b)
@@ -407,32 +489,57 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
         trim_top(h, h->top_pad);
 }
 
+/* Every public call starts here: the name goes into misuse reports. */
+static void begin(hmm_heap *h, const char *call)
+{
+    h->call = call;
+}
+
+/* ...and ends here, with what check mode 2 does every so often. */
+static void *end(hmm_heap *h, void *result)
+{
+    if (h->check_level > 1)
+        guard_tick(h);
+    return result;
+}
+
+/* The bytes the caller may use in b: in check mode, what it asked for. */
+static size_t usable_bytes(const hmm_block *b)
+{
+    return block_guarded(b) ? guard_request(b) : block_usable(b);
+}
+
 void *hmm_heap_alloc(hmm_heap *h, size_t size)
 {
+    begin(h, "malloc()");
     h->counters.alloc_calls++;
-    return heap_allocate(h, size);
+    return end(h, heap_allocate(h, size));
 }
 
 void hmm_heap_free(hmm_heap *h, void *ptr)
 {
     if (!ptr)
         return;
+    begin(h, "free()");
     h->counters.free_calls++;
-    hmm_block *b = heap_block_from_user(h, "free()", ptr);
-    if (b)
+    hmm_block *b = heap_block_from_user(h, ptr);
+    if (b && (!block_guarded(b) || guard_intact(h, b)))
         heap_free_block(h, b);
+    end(h, NULL);
 }
 
 void *hmm_heap_calloc(hmm_heap *h, size_t nmemb, size_t size)
 {
+    begin(h, "calloc()");
     h->counters.calloc_calls++;
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
-        return fail(h);
+        return end(h, fail(h));
     void *p = heap_allocate(h, total);
-    if (p && !block_mapped(block_of(p))) /* fresh mappings are zero already */
-        memset(p, 0, block_usable(block_of(p)));
-    return p;
+    hmm_block *b = p ? block_of(p) : NULL;
+    if (b && (!block_mapped(b) || block_guarded(b))) /* fresh mappings are zero already */
+        memset(p, 0, usable_bytes(b));
+    return end(h, p);
 }
 
 /* Move b's contents to a new block of `size` bytes; on failure b stays. */
@@ -441,8 +548,8 @@ static void *realloc_by_moving(hmm_heap *h, hmm_block *b, size_t size)
     void *p = heap_allocate(h, size);
     if (!p)
         return NULL; /* heap_allocate counted the failure */
-    size_t keep = block_usable(b) < size ? block_usable(b) : size;
-    memcpy(p, block_payload(b), keep);
+    size_t have = usable_bytes(b);
+    memcpy(p, block_payload(b), have < size ? have : size);
     heap_free_block(h, b);
     return p;
 }
@@ -463,23 +570,19 @@ static void *realloc_mapped(hmm_heap *h, hmm_block *b, size_t size)
     return realloc_by_moving(h, b, size);
 }
 
-void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
+/* realloc of a live block b to `size` (> 0) bytes. */
+static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
 {
-    h->counters.realloc_calls++;
-    if (!ptr)
-        return heap_allocate(h, size);
-    hmm_block *b = heap_block_from_user(h, "realloc()", ptr);
-    if (!b)
-        return NULL;
-    if (size == 0) {
-        heap_free_block(h, b);
-        return NULL;
-    }
     if (size > HMM_MAX_REQUEST)
         return fail(h);
+    /* Check mode always moves the block: a stale pointer to the old one
+     * then points at filled free memory, where a write is caught. */
+    if (h->check_level)
+        return realloc_by_moving(h, b, size);
     if (block_mapped(b))
         return realloc_mapped(h, b, size);
 
+    void *ptr = block_payload(b);
     size_t want = block_size_for(size);
     size_t have = block_size(b);
     if (want <= have) { /* shrink in place */
@@ -494,7 +597,8 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
             extend_break_segment(h, want - have);
         next = block_next(b);
     }
-    if (!block_in_use(next) && have + block_size(next) >= want) { /* grow into the free neighbour */
+    if (!block_in_use(next) && have + block_size(next) >= want &&
+        free_neighbour_ok(h, next, block_size(next))) { /* grow into the free neighbour */
         size_t merged = have + block_size(next);
         take_free(h, next);
         block_mark(b, merged, 1);
@@ -505,56 +609,81 @@ void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
     return realloc_by_moving(h, b, size);
 }
 
-void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
+void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
 {
-    h->counters.memalign_calls++;
-    if (alignment <= HMM_ALIGNMENT)
-        return heap_allocate(h, size);
-    if (alignment & (alignment - 1)) { /* not a power of two: round up, as glibc's memalign does */
-        if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
-            return fail(h);
-        alignment = (size_t)1 << (sizeof(size_t) * 8 - (size_t)__builtin_clzl(alignment));
+    begin(h, "realloc()");
+    h->counters.realloc_calls++;
+    if (!ptr)
+        return end(h, heap_allocate(h, size));
+    hmm_block *b = heap_block_from_user(h, ptr);
+    if (!b || (block_guarded(b) && !guard_intact(h, b)))
+        return end(h, NULL);
+    if (size == 0) {
+        heap_free_block(h, b);
+        return end(h, NULL);
     }
-    if (size > HMM_MAX_REQUEST || alignment > HMM_MAX_REQUEST / 2)
+    return end(h, realloc_block(h, b, size));
+}
+
+/* A block of `size` bytes at an `alignment` (> 16, a power of two) boundary. */
+static void *allocate_aligned(hmm_heap *h, size_t alignment, size_t size)
+{
+    size_t ask;
+    if (!carve_size(h, size, &ask) || alignment > HMM_MAX_REQUEST / 2)
         return fail(h);
-    size_t want = block_size_for(size);
+    size_t want = block_size_for(ask);
     if (want > HMM_MAX_REQUEST - alignment - HMM_MIN_BLOCK)
         return fail(h);
-    if (large_wanted(h, size)) {
-        void *p = allocate_mapped(h, size, alignment);
-        if (p)
-            return p;
+    void *p = large_wanted(h, ask) ? allocate_mapped(h, ask, alignment) : NULL;
+    if (!p) {
+        /* Take enough to find an aligned payload with room for a free block
+         * of at least HMM_MIN_BLOCK before it, then give both ends back. */
+        hmm_block *b = take_block(h, want + alignment + HMM_MIN_BLOCK);
+        if (!b)
+            return fail(h);
+        char *payload = block_payload(b);
+        char *aligned = (char *)align_up((uintptr_t)payload, alignment);
+        if (aligned != payload) {
+            if ((size_t)(aligned - payload) < HMM_MIN_BLOCK)
+                aligned += alignment;
+            size_t lead = (size_t)(aligned - payload);
+            size_t total = block_size(b);
+            hmm_block *nb = block_of(aligned);
+            block_write(nb, HMM_PREV_IN_USE);
+            block_set(nb, total - lead, 1);
+            release_block(h, b, lead); /* b's footer goes into nb->prev_size */
+            b = nb;
+        }
+        split_tail(h, b, want);
+        count_new_block(h, b);
+        p = block_payload(b);
     }
+    if (h->check_level)
+        guard_seal(h, block_of(p), size, 0);
+    return p;
+}
 
-    /* Take enough to find an aligned payload with room for a free block of
-     * at least HMM_MIN_BLOCK before it, then give both ends back. */
-    hmm_block *b = take_block(h, want + alignment + HMM_MIN_BLOCK);
-    if (!b)
-        return fail(h);
-    char *payload = block_payload(b);
-    char *aligned = (char *)align_up((uintptr_t)payload, alignment);
-    if (aligned != payload) {
-        if ((size_t)(aligned - payload) < HMM_MIN_BLOCK)
-            aligned += alignment;
-        size_t lead = (size_t)(aligned - payload);
-        size_t total = block_size(b);
-        hmm_block *nb = block_of(aligned);
-        nb->size_flags = HMM_PREV_IN_USE;
-        block_set(nb, total - lead, 1);
-        release_block(h, b, lead); /* b's footer goes into nb->prev_size */
-        b = nb;
+void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
+{
+    begin(h, "memalign()");
+    h->counters.memalign_calls++;
+    if (alignment <= HMM_ALIGNMENT)
+        return end(h, heap_allocate(h, size));
+    if (alignment & (alignment - 1)) { /* not a power of two: round up, as glibc's memalign does */
+        if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2)))
+            return end(h, fail(h));
+        alignment = (size_t)1 << (sizeof(size_t) * 8 - (size_t)__builtin_clzl(alignment));
     }
-    split_tail(h, b, want);
-    count_new_block(h, b);
-    return block_payload(b);
+    return end(h, allocate_aligned(h, alignment, size));
 }
 
 size_t hmm_heap_usable_size(hmm_heap *h, void *ptr)
 {
     if (!ptr)
         return 0;
-    hmm_block *b = heap_block_from_user(h, "malloc_usable_size()", ptr);
-    return b ? block_usable(b) : 0;
+    begin(h, "malloc_usable_size()");
+    hmm_block *b = heap_block_from_user(h, ptr);
+    return b ? usable_bytes(b) : 0;
 }
 
 /* ---- Pointer validation ------------------------------------------------ */
@@ -577,45 +706,98 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
     return NULL;
 }
 
-hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr)
+/* A block already freed was passed again: a double free for free(), a use
+ * after free for anything else. */
+static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
 {
-    hmm_segment *s = heap_segment_of(h, ptr);
+    int freeing = strcmp(h->call, "free()") == 0;
+    misuse_report(h, freeing ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_USE_AFTER_FREE, ptr, ptr, size);
+    return NULL;
+}
+
+/*
+ * ptr, in segment s, is not a block start with a sealed header.  Say what it
+ * is: walk the segment from its first block (this runs only on the way to an
+ * abort, so it may be O(heap)) to the block holding ptr.  Either a header
+ * on the way is broken (an overflow: reported there), or ptr lies inside a
+ * block, or in the segment's own header.
+ */
+static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr)
+{
+    const hmm_block *want = block_of(ptr);
+    hmm_block *end = segment_end_marker(s);
+    for (hmm_block *b = segment_first_block(s); b < end; b = block_next(b)) {
+        size_t size = block_size(b);
+        if (!block_header_ok(b) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
+            misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(b), NULL, 0);
+            return NULL;
+        }
+        if (want >= b && want < block_next(b)) {
+            if (block_in_use(b))
+                misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, block_payload(b), size);
+            else
+                misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, ptr, 0);
+            return NULL;
+        }
+    }
+    misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, NULL, 0);
+    return NULL;
+}
+
+/* ptr is in no segment: a mapped block, one freed lately, or not ours.
+ * Only the registry is read until ptr is known to be a mapped block: the
+ * memory at a wild pointer may not be mapped at all. */
+static hmm_block *mapped_block_from_user(hmm_heap *h, const void *ptr)
+{
     hmm_block *b = block_of(ptr);
-    if (!s && large_is_block(h, ptr)) {
-        if ((b->size_flags & (HMM_IN_USE | HMM_MAPPED)) != (HMM_IN_USE | HMM_MAPPED)) {
-            misuse_report(h, call, HMM_FAULT_CORRUPT_HEADER, ptr, 0);
+    if (large_is_block(h, ptr)) {
+        size_t word = b->size_flags;
+        if (header_fault(b, word) || (word & (HMM_IN_USE | HMM_MAPPED)) != (HMM_IN_USE | HMM_MAPPED)) {
+            misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
             return NULL;
         }
         return b;
     }
-    if (!s || ((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) || b < segment_first_block(s) ||
-        b >= segment_end_marker(s)) {
-        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+    size_t freed = large_recently_freed(h, ptr);
+    if (freed)
+        return freed_again(h, ptr, freed);
+    if (!((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) && (const char *)ptr >= h->released_low &&
+        (const char *)ptr < h->released_high)
+        return freed_again(h, ptr, 0); /* freed, merged into the top, trimmed */
+    const void *holder = large_block_holding(h, ptr);
+    misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, holder,
+                  holder ? block_size(block_of(holder)) : 0);
+    return NULL;
+}
+
+hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
+{
+    hmm_segment *s = heap_segment_of(h, ptr);
+    if (!s)
+        return mapped_block_from_user(h, ptr);
+    hmm_block *b = block_of(ptr);
+    hmm_block *end = segment_end_marker(s);
+    if (((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) || b < segment_first_block(s) || b >= end)
+        return explain_bad_pointer(h, s, ptr);
+    size_t word = b->size_flags; /* read once: checked and used as one value */
+    if (header_fault(b, word))
+        return explain_bad_pointer(h, s, ptr);
+    size_t size = word & HMM_SIZE_MASK;
+    if (!(word & HMM_IN_USE)) /* sealed, so a block once: freed, maybe merged since */
+        return freed_again(h, ptr, size);
+    if ((word & HMM_MAPPED) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
         return NULL;
     }
-    size_t size = block_size(b);
-    int size_fits = size >= HMM_MIN_BLOCK &&
-                    size <= (size_t)((char *)segment_end_marker(s) - (char *)b);
-    if (!size_fits) {
-        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
-        return NULL;
-    }
-    if (h->cache_key && block_in_use(b) && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key) {
-        /* freed already, parked in a thread cache */
-        misuse_report(h, call, HMM_FAULT_DOUBLE_FREE, ptr, size);
-        return NULL;
-    }
+    if (h->cache_key && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key)
+        return freed_again(h, ptr, size); /* parked in a thread cache */
     hmm_block *next = block_next(b);
-    if (!block_in_use(b)) {
-        /* A real free block has a matching footer; anything else is a
-         * pointer that never was a block start. */
-        int looks_free = !block_prev_in_use(next) && next->prev_size == size;
-        misuse_report(h, call, looks_free ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_INVALID_POINTER,
-                      ptr, looks_free ? size : 0);
+    if (!block_header_ok(next)) { /* an overflow from b ran into it */
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
         return NULL;
     }
     if (!block_prev_in_use(next)) {
-        misuse_report(h, call, HMM_FAULT_INVALID_POINTER, ptr, 0);
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
         return NULL;
     }
     return b;

@@ -17,6 +17,7 @@
 #define HMM_HEAP_H
 
 #include "block.h"
+#include "check_mode.h"
 #include "hmm.h"
 #include "placement.h"
 #include "source.h"
@@ -41,13 +42,21 @@ static inline hmm_block *segment_end_marker(const hmm_segment *s)
 }
 static inline char *segment_end(const hmm_segment *s) { return (char *)s + s->size; }
 
-#define HMM_MESSAGE_MAX 160
+#define HMM_MESSAGE_MAX 200
 
 /* The addresses of the mapped (large) blocks: see large.c. */
+#define HMM_FREED_LARGE_KEPT 64
+
 typedef struct hmm_large_registry {
     uintptr_t *slots;   /* payload addresses; 0 is an empty slot */
     size_t capacity;    /* a power of two, or 0 before the first one */
     size_t count;
+    /* The last blocks unmapped, so that freeing one again is named a
+     * double free rather than an invalid pointer: a ring of addresses and
+     * sizes. */
+    uintptr_t freed[HMM_FREED_LARGE_KEPT];
+    size_t freed_size[HMM_FREED_LARGE_KEPT];
+    unsigned freed_next;
 } hmm_large_registry;
 
 struct hmm_heap {
@@ -65,6 +74,9 @@ struct hmm_heap {
      * down.  All other free blocks are in placement. */
     hmm_block *top;
     hmm_placement placement;
+    /* Where trimming gave memory back (a union of ranges): a pointer there
+     * that is in no segment now was a block, freed already. */
+    char *released_low, *released_high;
 
     hmm_large_registry large;    /* blocks with a mapping of their own */
 
@@ -79,6 +91,8 @@ struct hmm_heap {
      * word (the heap itself never writes there while a block is in use). */
     uint64_t cache_key;
 
+    /* The call being served, for misuse reports: "free()", ... */
+    const char *call;
     /* Called on misuse, after h->fault and h->message are set.  The
      * process heap's handler prints and aborts; NULL just records. */
     void (*on_misuse)(hmm_heap *h);
@@ -86,6 +100,12 @@ struct hmm_heap {
     char message[HMM_MESSAGE_MAX];
 
     struct hmm_stats counters;   /* the kept counters; derived ones are 0 */
+
+    /* Check mode (check_mode.c): 0 off, 1 canaries and fills, 2 also the
+     * whole heap every check_every operations. */
+    int check_level;
+    unsigned check_every;
+    unsigned check_countdown;
 };
 
 /* Defaults, the reasons beside them. */
@@ -98,10 +118,17 @@ struct hmm_heap {
 
 void heap_init(hmm_heap *h, hmm_source *source);
 
+/* Set the process's secret (block.h) from `seed`, unless it is set already;
+ * call before the first heap is made.  heap_init() falls back on a weaker
+ * secret of its own. */
+void heap_seed_secret(uint64_t seed);
+
 /* The block behind a caller's pointer, validated in O(1) (plus one step per
- * segment).  On failure the misuse is reported (naming `call`) and NULL is
- * returned. */
-hmm_block *heap_block_from_user(hmm_heap *h, const char *call, const void *ptr);
+ * segment): inside a segment, 16-aligned, a sealed header, in use, not
+ * parked in a thread cache, a sealed next header that agrees.  On failure
+ * the misuse is reported (naming h->call) and NULL is returned; only then
+ * may it take longer, to say exactly what the pointer was. */
+hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr);
 
 /* Allocate and free without counting a call (the thread caches call these
  * on behalf of calls they count themselves).  b comes validated. */
@@ -121,7 +148,23 @@ hmm_block *large_resize(hmm_heap *h, hmm_block *b, size_t size);
 int large_is_block(const hmm_heap *h, const void *payload);
 void large_each(const hmm_heap *h, void (*visit)(hmm_block *b, void *ctx), void *ctx);
 
-/* misuse.c */
-void misuse_report(hmm_heap *h, const char *call, hmm_fault fault, const void *ptr, size_t block_size);
+/* large.c: a mapped block freed lately, whose address free() or realloc()
+ * got again: its size, or 0 if none. */
+size_t large_recently_freed(const hmm_heap *h, const void *payload);
+/* The mapped block whose bytes hold p, or NULL (a walk of the registry:
+ * for explaining a bad pointer only). */
+const void *large_block_holding(const hmm_heap *h, const void *p);
+
+/* misuse.c: report a misuse during h->call, then call h->on_misuse.
+ *   ptr      the pointer at fault (or the address written, for overflows
+ *            and writes after free)
+ *   block    the block concerned, when there is one: for an invalid
+ *            pointer, the block it points inside (NULL: outside the heap;
+ *            == ptr: inside free memory); for an overflow, the block
+ *   n        a size: the block's (double free, use after free, inside a
+ *            block), or the size asked for (overflow; 0 if unknown) */
+void misuse_report(hmm_heap *h, hmm_fault fault, const void *ptr, const void *block, size_t n);
+/* The same, with a ready-made description (the heap check's). */
+void misuse_report_text(hmm_heap *h, hmm_fault fault, const char *text);
 
 #endif /* HMM_HEAP_H */

@@ -74,15 +74,34 @@ int hmm_heap_trim(hmm_heap *heap, size_t pad);
 
 typedef enum hmm_fault {
     HMM_FAULT_NONE = 0,
-    HMM_FAULT_INVALID_POINTER, /* not a block this heap handed out */
-    HMM_FAULT_DOUBLE_FREE,     /* the block is already free */
-    HMM_FAULT_CORRUPT_HEADER,  /* the block's header was overwritten */
+    HMM_FAULT_INVALID_POINTER,   /* not a block this heap handed out */
+    HMM_FAULT_DOUBLE_FREE,       /* free() of a block already free */
+    HMM_FAULT_CORRUPT_HEADER,    /* a block's header was overwritten */
+    HMM_FAULT_USE_AFTER_FREE,    /* realloc() & co. of a block already free */
+    HMM_FAULT_CORRUPT_FREE_LIST, /* a free block's links were overwritten */
+    HMM_FAULT_OVERFLOW,          /* check mode: written past the size asked for */
+    HMM_FAULT_WRITE_AFTER_FREE,  /* check mode: free memory was written */
+    HMM_FAULT_HEAP_CHECK,        /* check mode 2: the periodic heap check failed */
 } hmm_fault;
 
 /* The last fault recorded on a heap whose handler records (simulated heaps),
  * cleared by reading it.  `message` receives the one-line report, e.g.
  * "hmm: free(): double free of 0x7f..10 (block of 48 bytes)". */
 hmm_fault hmm_heap_last_fault(hmm_heap *heap, char *message, size_t message_len);
+
+/* ---- Check mode --------------------------------------------------------- */
+
+/* 0: off (the default: the O(1) checks above only).  1: every block gets a
+ * canary after the bytes asked for, checked on free and realloc; freed
+ * memory is filled with HMM_FREE_FILL and checked when it is handed out
+ * again; new blocks are filled with HMM_ALLOC_FILL; usable size is the size
+ * asked for.  2: also the whole heap is checked every `every` operations
+ * (0: a default of 1000).  Set it on an empty heap (before the first
+ * allocation).  Returns 0, or -1 for a bad level or a heap in use. */
+int hmm_heap_set_check(hmm_heap *heap, int level, unsigned every);
+#define HMM_ALLOC_FILL 0xaa
+#define HMM_FREE_FILL 0xdd
+#define HMM_CANARY_FILL 0xfd
 
 /* ---- Introspection ---------------------------------------------------- */
 

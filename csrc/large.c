@@ -41,20 +41,21 @@ static int registry_resize(hmm_heap *h, size_t capacity)
     uintptr_t *slots = h->source->map(h->source, align_up(capacity * sizeof *slots, h->source->page_size));
     if (!slots)
         return -1;
-    hmm_large_registry fresh = {slots, capacity, 0};
-    for (size_t i = 0; i < r->capacity; i++) {
-        uintptr_t key = r->slots[i];
+    uintptr_t *old = r->slots;
+    size_t old_capacity = r->capacity;
+    r->slots = slots;
+    r->capacity = capacity;
+    for (size_t i = 0; i < old_capacity; i++) {
+        uintptr_t key = old[i];
         if (!key)
             continue;
-        size_t j = slot_of(&fresh, key);
-        while (fresh.slots[j])
+        size_t j = slot_of(r, key);
+        while (slots[j])
             j = (j + 1) & (capacity - 1);
-        fresh.slots[j] = key;
-        fresh.count++;
+        slots[j] = key;
     }
-    if (r->slots)
-        h->source->unmap(h->source, r->slots, align_up(r->capacity * sizeof *slots, h->source->page_size));
-    *r = fresh;
+    if (old)
+        h->source->unmap(h->source, old, align_up(old_capacity * sizeof *slots, h->source->page_size));
     return 0;
 }
 
@@ -108,6 +109,42 @@ static void registry_remove(hmm_heap *h, const void *payload)
     }
 }
 
+/* ---- Blocks freed lately ------------------------------------------------ */
+
+static void remember_freed(hmm_heap *h, uintptr_t payload, size_t size)
+{
+    hmm_large_registry *r = &h->large;
+    r->freed[r->freed_next] = payload;
+    r->freed_size[r->freed_next] = size;
+    r->freed_next = (r->freed_next + 1) % HMM_FREED_LARGE_KEPT;
+}
+
+/* payload is a live block again (a new mapping landed there). */
+static void forget_freed(hmm_heap *h, uintptr_t payload)
+{
+    for (unsigned i = 0; i < HMM_FREED_LARGE_KEPT; i++)
+        if (h->large.freed[i] == payload)
+            h->large.freed[i] = 0;
+}
+
+size_t large_recently_freed(const hmm_heap *h, const void *payload)
+{
+    for (unsigned i = 0; i < HMM_FREED_LARGE_KEPT; i++)
+        if (h->large.freed[i] == (uintptr_t)payload)
+            return h->large.freed_size[i];
+    return 0;
+}
+
+const void *large_block_holding(const hmm_heap *h, const void *p)
+{
+    for (size_t i = 0; i < h->large.capacity; i++) {
+        uintptr_t payload = h->large.slots[i];
+        if (payload && (uintptr_t)p > payload && (uintptr_t)p < payload + block_usable(block_of((void *)payload)))
+            return (const void *)payload;
+    }
+    return NULL;
+}
+
 void large_each(const hmm_heap *h, void (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
     for (size_t i = 0; i < h->large.capacity; i++)
@@ -140,9 +177,10 @@ void *large_alloc(hmm_heap *h, size_t size, size_t alignment)
         h->source->unmap(h->source, base, length);
         return NULL;
     }
+    forget_freed(h, (uintptr_t)payload);
     hmm_block *b = block_of(payload);
     b->prev_size = (size_t)((char *)b - base);
-    b->size_flags = (length - b->prev_size) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED;
+    block_write(b, (length - b->prev_size) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED);
     h->counters.mapped_blocks++;
     h->counters.mapped_bytes += length;
     return payload;
@@ -152,6 +190,7 @@ void large_free(hmm_heap *h, hmm_block *b)
 {
     size_t length = mapping_length(b);
     registry_remove(h, block_payload(b));
+    remember_freed(h, (uintptr_t)block_payload(b), block_size(b));
     h->counters.mapped_blocks--;
     h->counters.mapped_bytes -= length;
     if (!h->thresholds_fixed && block_size(b) > h->mmap_threshold &&
@@ -181,7 +220,10 @@ hmm_block *large_resize(hmm_heap *h, hmm_block *b, size_t size)
      * the table just lost a member, so it has room without growing. */
     registry_remove(h, block_payload(b));
     registry_add(h, block_payload(moved));
-    moved->size_flags = (length - pad) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED;
+    forget_freed(h, (uintptr_t)block_payload(moved));
+    if (moved != b) /* the old address is a freed pointer now */
+        remember_freed(h, (uintptr_t)block_payload(b), old_length - pad);
+    block_write(moved, (length - pad) | HMM_IN_USE | HMM_PREV_IN_USE | HMM_MAPPED);
     h->counters.mapped_bytes += length;
     h->counters.mapped_bytes -= old_length;
     return moved;

@@ -16,6 +16,14 @@
  *
  * Small requests and frees are served by the thread's cache when it can
  * (thread_cache.h) and take the process lock only when it cannot.
+ *
+ * Every name marks its thread as inside the allocator for the length of
+ * the call (enter/leave).  A signal handler that calls the allocator while
+ * its thread is inside it would find a heap or a cache half-way through a
+ * change, or the lock held by its own thread: that is reported and aborts
+ * (process_heap_reentered), where it would otherwise corrupt the heap
+ * silently or deadlock.  The names call each other only through the
+ * unmarked do_* functions.
  */
 #define _GNU_SOURCE
 #include "block.h"
@@ -35,6 +43,22 @@
 
 static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
 
+static inline thread_cache *enter(const char *call)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (__builtin_expect(tc->in_call != NULL, 0))
+        process_heap_reentered(call, tc->in_call);
+    tc->in_call = call;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
+    return tc;
+}
+
+static inline void leave(thread_cache *tc)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
+    tc->in_call = NULL;
+}
+
 static void *nomem(void)
 {
     errno = ENOMEM;
@@ -52,10 +76,18 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT void *malloc(size_t size)
+static inline void *do_malloc(size_t size)
 {
     void *p = cache_take(size);
     return __builtin_expect(p != NULL, 1) ? p : malloc_slow(size);
+}
+
+HMM_EXPORT void *malloc(size_t size)
+{
+    thread_cache *tc = enter("malloc()");
+    void *p = do_malloc(size);
+    leave(tc);
+    return p;
 }
 
 static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
@@ -70,7 +102,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
     errno = saved_errno;
 }
 
-HMM_EXPORT void free(void *ptr)
+static inline void do_free(void *ptr)
 {
     if (!ptr)
         return;
@@ -79,7 +111,14 @@ HMM_EXPORT void free(void *ptr)
         free_slow(ptr, parked == CACHE_BIN_FULL);
 }
 
-HMM_EXPORT void *calloc(size_t nmemb, size_t size)
+HMM_EXPORT void free(void *ptr)
+{
+    thread_cache *tc = enter("free()");
+    do_free(ptr);
+    leave(tc);
+}
+
+static void *do_calloc(size_t nmemb, size_t size)
 {
     size_t total;
     if (!__builtin_mul_overflow(nmemb, size, &total)) {
@@ -95,7 +134,15 @@ HMM_EXPORT void *calloc(size_t nmemb, size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT void *realloc(void *ptr, size_t size)
+HMM_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    thread_cache *tc = enter("calloc()");
+    void *p = do_calloc(nmemb, size);
+    leave(tc);
+    return p;
+}
+
+static void *do_realloc(void *ptr, size_t size)
 {
     if (ptr && cache_realloc_in_place(ptr, size))
         return ptr; /* it fits as it is: no lock */
@@ -107,19 +154,32 @@ HMM_EXPORT void *realloc(void *ptr, size_t size)
     return p;
 }
 
+HMM_EXPORT void *realloc(void *ptr, size_t size)
+{
+    thread_cache *tc = enter("realloc()");
+    void *p = do_realloc(ptr, size);
+    leave(tc);
+    return p;
+}
+
 HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return nomem();
-    return realloc(ptr, total);
+    thread_cache *tc = enter("reallocarray()");
+    void *p = do_realloc(ptr, total);
+    leave(tc);
+    return p;
 }
 
-static void *aligned(size_t alignment, size_t size)
+static void *aligned(const char *call, size_t alignment, size_t size)
 {
+    thread_cache *tc = enter(call);
     hmm_heap *h = process_heap_lock();
     void *p = hmm_heap_memalign(h, alignment, size);
     process_heap_unlock();
+    leave(tc);
     return p;
 }
 
@@ -129,7 +189,7 @@ HMM_EXPORT void *memalign(size_t alignment, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    void *p = aligned(alignment, size); /* the core rounds odd alignments up */
+    void *p = aligned("memalign()", alignment, size); /* the core rounds odd alignments up */
     return p ? p : nomem();
 }
 
@@ -138,7 +198,7 @@ HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
     if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
         return EINVAL;
     int saved_errno = errno;
-    void *p = aligned(alignment, size);
+    void *p = aligned("posix_memalign()", alignment, size);
     errno = saved_errno;
     if (!p)
         return ENOMEM;
@@ -152,13 +212,13 @@ HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    void *p = aligned(alignment, size);
+    void *p = aligned("aligned_alloc()", alignment, size);
     return p ? p : nomem();
 }
 
 HMM_EXPORT void *valloc(size_t size)
 {
-    void *p = aligned((size_t)getpagesize(), size);
+    void *p = aligned("valloc()", (size_t)getpagesize(), size);
     return p ? p : nomem();
 }
 
@@ -168,7 +228,7 @@ HMM_EXPORT void *pvalloc(size_t size)
     if (size > SIZE_MAX - page)
         return nomem();
     size_t rounded = size ? align_up(size, page) : page;
-    void *p = aligned(page, rounded);
+    void *p = aligned("pvalloc()", page, rounded);
     return p ? p : nomem();
 }
 
@@ -176,9 +236,11 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr)
         return 0;
+    thread_cache *tc = enter("malloc_usable_size()");
     hmm_heap *h = process_heap_lock();
     size_t n = hmm_heap_usable_size(h, ptr);
     process_heap_unlock();
+    leave(tc);
     return n;
 }
 
@@ -186,14 +248,18 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 HMM_EXPORT void free_sized(void *ptr, size_t size)
 {
     (void)size;
-    free(ptr);
+    thread_cache *tc = enter("free_sized()");
+    do_free(ptr);
+    leave(tc);
 }
 
 HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
-    free(ptr);
+    thread_cache *tc = enter("free_aligned_sized()");
+    do_free(ptr);
+    leave(tc);
 }
 
 /* ---- Reporting on HMM's heap through glibc's names ---------------------- */
@@ -207,7 +273,7 @@ static size_t top_free_bytes(void)
     return top;
 }
 
-HMM_EXPORT struct mallinfo2 mallinfo2(void)
+static struct mallinfo2 do_mallinfo2(void)
 {
     struct hmm_stats s;
     process_heap_stats(&s);
@@ -220,11 +286,21 @@ HMM_EXPORT struct mallinfo2 mallinfo2(void)
     return info;
 }
 
+HMM_EXPORT struct mallinfo2 mallinfo2(void)
+{
+    thread_cache *tc = enter("mallinfo2()");
+    struct mallinfo2 info = do_mallinfo2();
+    leave(tc);
+    return info;
+}
+
 static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (int)n; }
 
 HMM_EXPORT struct mallinfo mallinfo(void)
 {
-    struct mallinfo2 wide = mallinfo2();
+    thread_cache *tc = enter("mallinfo()");
+    struct mallinfo2 wide = do_mallinfo2();
+    leave(tc);
     struct mallinfo info = {0};
     info.arena = clamp_int(wide.arena);
     info.ordblks = clamp_int(wide.ordblks);
@@ -236,19 +312,24 @@ HMM_EXPORT struct mallinfo mallinfo(void)
 
 HMM_EXPORT void malloc_stats(void)
 {
+    thread_cache *tc = enter("malloc_stats()");
     struct hmm_stats s;
     process_heap_stats(&s);
     hmm_heap *h = process_heap_lock();
     const char *policy = hmm_heap_policy(h);
     process_heap_unlock();
     report_stats(&s, policy, STDERR_FILENO);
+    leave(tc);
 }
 
 HMM_EXPORT int malloc_trim(size_t pad)
 {
+    thread_cache *tc = enter("malloc_trim()");
     hmm_heap *h = process_heap_lock();
+    h->call = "malloc_trim()";
     int released = hmm_heap_trim(h, pad);
     process_heap_unlock();
+    leave(tc);
     return released;
 }
 
@@ -266,7 +347,9 @@ HMM_EXPORT void HmmFree(void *ptr)
 
 HMM_EXPORT void *HmmRealloc(void *ptr, size_t size)
 {
-    return ptr ? realloc(ptr, size) : HmmAlloc(size);
+    if (!ptr)
+        return HmmAlloc(size);
+    return realloc(ptr, size);
 }
 
 HMM_EXPORT void *HmmCalloc(size_t nmemb, size_t size)

@@ -4,41 +4,117 @@
  * The core reports misuse here and abandons the operation; what happens
  * next is the heap's choice (its on_misuse handler): the process heap
  * prints the line and aborts, a simulated heap keeps it for the caller.
+ * The lines, by fault (P the pointer, N a size):
+ *
+ *   invalid pointer    hmm: free(): invalid pointer P (not a block from this heap)
+ *                      hmm: free(): invalid pointer P (inside the block at Q of N bytes)
+ *                      hmm: free(): invalid pointer P (inside free memory)
+ *   double free        hmm: free(): double free of P (block of N bytes)
+ *                      hmm: free(): double free of P (its memory was given back to the system)
+ *   use after free     hmm: realloc(): use after free of P (block of N bytes)
+ *   corrupt header     hmm: free(): corrupted block header at P
+ *   corrupt free list  hmm: malloc(): corrupted free list at P
+ *   overflow           hmm: free(): buffer overflow at A (past the N bytes of P)
+ *   write after free   hmm: malloc(): write after free at A
+ *   heap check         hmm: malloc(): heap check failed: <the first problem>
  */
 #include "format.h"
 #include "heap.h"
 
 #include <string.h>
 
-void misuse_report(hmm_heap *h, const char *call, hmm_fault fault, const void *ptr, size_t block_size)
+static void start_line(hmm_text *t, hmm_heap *h)
+{
+    text_init(t, h->message, sizeof h->message);
+    text_str(t, "hmm: ");
+    text_str(t, h->call ? h->call : "malloc()");
+    text_str(t, ": ");
+}
+
+static void finish(hmm_heap *h, hmm_fault fault)
+{
+    h->fault = fault;
+    if (h->on_misuse)
+        h->on_misuse(h);
+}
+
+static void block_of_n(hmm_text *t, size_t n)
+{
+    if (!n) { /* freed, merged and trimmed: the block is gone */
+        text_str(t, " (its memory was given back to the system)");
+        return;
+    }
+    text_str(t, " (block of ");
+    text_uint(t, n);
+    text_str(t, " bytes)");
+}
+
+void misuse_report(hmm_heap *h, hmm_fault fault, const void *ptr, const void *block, size_t n)
 {
     hmm_text t;
-    text_init(&t, h->message, sizeof h->message);
-    text_str(&t, "hmm: ");
-    text_str(&t, call);
-    text_str(&t, ": ");
+    start_line(&t, h);
     switch (fault) {
     case HMM_FAULT_DOUBLE_FREE:
         text_str(&t, "double free of ");
         text_hex(&t, (uintptr_t)ptr);
-        text_str(&t, " (block of ");
-        text_uint(&t, block_size);
-        text_str(&t, " bytes)");
+        block_of_n(&t, n);
+        break;
+    case HMM_FAULT_USE_AFTER_FREE:
+        text_str(&t, "use after free of ");
+        text_hex(&t, (uintptr_t)ptr);
+        block_of_n(&t, n);
         break;
     case HMM_FAULT_CORRUPT_HEADER:
         text_str(&t, "corrupted block header at ");
+        text_hex(&t, (uintptr_t)ptr);
+        break;
+    case HMM_FAULT_CORRUPT_FREE_LIST:
+        text_str(&t, "corrupted free list at ");
+        text_hex(&t, (uintptr_t)ptr);
+        break;
+    case HMM_FAULT_OVERFLOW:
+        text_str(&t, "buffer overflow at ");
+        text_hex(&t, (uintptr_t)ptr);
+        if (n) {
+            text_str(&t, " (past the ");
+            text_uint(&t, n);
+            text_str(&t, " bytes of ");
+        } else {
+            text_str(&t, " (past the end of ");
+        }
+        text_hex(&t, (uintptr_t)block);
+        text_str(&t, ")");
+        break;
+    case HMM_FAULT_WRITE_AFTER_FREE:
+        text_str(&t, "write after free at ");
         text_hex(&t, (uintptr_t)ptr);
         break;
     case HMM_FAULT_INVALID_POINTER:
     default:
         text_str(&t, "invalid pointer ");
         text_hex(&t, (uintptr_t)ptr);
-        text_str(&t, " (not a block from this heap)");
+        if (!block) {
+            text_str(&t, " (not a block from this heap)");
+        } else if (block == ptr) {
+            text_str(&t, " (inside free memory)");
+        } else {
+            text_str(&t, " (inside the block at ");
+            text_hex(&t, (uintptr_t)block);
+            text_str(&t, " of ");
+            text_uint(&t, n);
+            text_str(&t, " bytes)");
+        }
         break;
     }
-    h->fault = fault;
-    if (h->on_misuse)
-        h->on_misuse(h);
+    finish(h, fault);
+}
+
+void misuse_report_text(hmm_heap *h, hmm_fault fault, const char *text)
+{
+    hmm_text t;
+    start_line(&t, h);
+    text_str(&t, text);
+    finish(h, fault);
 }
 
 hmm_fault hmm_heap_last_fault(hmm_heap *h, char *message, size_t message_len)

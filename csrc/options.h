@@ -24,7 +24,11 @@
     X(OPTION_TRIM_THRESHOLD, "HMM_TRIM_THRESHOLD",                            \
       "give the top of the heap back once this much is free (default 256k)")  \
     X(OPTION_TOP_PAD, "HMM_TOP_PAD",                                          \
-      "free bytes kept at the top when trimming (default 64k)")
+      "free bytes kept at the top when trimming (default 64k)")                \
+    X(OPTION_CHECK, "HMM_CHECK",                                              \
+      "check mode: 1 canaries and fills, 2 also the whole heap every HMM_CHECK_EVERY calls") \
+    X(OPTION_CHECK_EVERY, "HMM_CHECK_EVERY",                                  \
+      "how often check mode 2 checks the whole heap (default every 1000 calls)")
 
 typedef enum hmm_option {
 #define HMM_OPTION_ID(id, name, meaning) id,

@@ -23,10 +23,29 @@ static int uses_list(const hmm_placement *p)
     return p->policy != HMM_POLICY_SEGREGATED;
 }
 
+static void ignore_corruption(hmm_placement *p, hmm_block *b)
+{
+    (void)p;
+    (void)b;
+}
+
 void placement_init(hmm_placement *p, hmm_policy policy)
 {
+    uintptr_t low = p->low, high = p->high;
+    void (*on_corrupt)(hmm_placement *, hmm_block *) = p->on_corrupt;
     memset(p, 0, sizeof *p);
     p->policy = (unsigned)policy < HMM_POLICY_COUNT ? policy : HMM_POLICY_SEGREGATED;
+    p->low = low;
+    p->high = high;
+    p->on_corrupt = on_corrupt ? on_corrupt : ignore_corruption;
+}
+
+void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high)
+{
+    if (!p->high || low < p->low)
+        p->low = low;
+    if (high > p->high)
+        p->high = high;
 }
 
 void placement_insert(hmm_placement *p, hmm_block *b)

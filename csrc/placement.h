@@ -44,6 +44,12 @@ typedef enum hmm_policy {
 
 typedef struct hmm_placement {
     hmm_policy policy;
+    /* Where free blocks can be: a link revealing an address outside
+     * [low, high) or misaligned was overwritten (see block.h, sealed links),
+     * and is reported through on_corrupt (which need not return) instead of
+     * followed.  Set by the heap; kept across placement_init. */
+    uintptr_t low, high;
+    void (*on_corrupt)(struct hmm_placement *p, hmm_block *b);
     /* first-fit, next-fit, best-fit: one doubly linked list, LIFO */
     hmm_block *list;
     hmm_block *rover;          /* next-fit: where the next search starts (NULL: the head) */
@@ -55,6 +61,8 @@ typedef struct hmm_placement {
 } hmm_placement;
 
 void placement_init(hmm_placement *p, hmm_policy policy);
+/* Widen the bounds to take in [low, high) (a new segment). */
+void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high);
 /* b is free and its header is final. */
 void placement_insert(hmm_placement *p, hmm_block *b);
 void placement_remove(hmm_placement *p, hmm_block *b);
@@ -71,6 +79,31 @@ unsigned placement_check(const hmm_placement *p);
 const char *placement_policy_name(hmm_policy policy);
 /* The policy with that name, or HMM_POLICY_COUNT if none. */
 hmm_policy placement_policy_from_name(const char *name);
+
+/* ---- Sealed links, for the policy files --------------------------------- */
+
+static inline int link_plausible(const hmm_placement *p, const hmm_block *to)
+{
+    return !to || (!link_misaligned(to) && (uintptr_t)to >= p->low && (uintptr_t)to < p->high);
+}
+
+/* b's link in *field, revealed and checked: a bad one is reported, and
+ * followed no further (NULL). */
+static inline hmm_block *link_follow(hmm_placement *p, hmm_block *b, hmm_block *const *field)
+{
+    hmm_block *to = link_seal(field, *field);
+    if (__builtin_expect(link_plausible(p, to), 1))
+        return to;
+    p->on_corrupt(p, b);
+    return NULL;
+}
+static inline hmm_block *next_of(hmm_placement *p, hmm_block *b) { return link_follow(p, b, &b->next_free); }
+static inline hmm_block *prev_of(hmm_placement *p, hmm_block *b) { return link_follow(p, b, &b->prev_free); }
+static inline void set_next(hmm_block *b, const hmm_block *to) { b->next_free = link_seal(&b->next_free, to); }
+static inline void set_prev(hmm_block *b, const hmm_block *to) { b->prev_free = link_seal(&b->prev_free, to); }
+/* For the checkers, which count rather than report. */
+static inline const hmm_block *next_raw(const hmm_block *b) { return link_seal(&b->next_free, b->next_free); }
+static inline const hmm_block *prev_raw(const hmm_block *b) { return link_seal(&b->prev_free, b->prev_free); }
 
 /* Between placement.c, which picks the policy, and the policy files. */
 void list_insert(hmm_placement *p, hmm_block *b);

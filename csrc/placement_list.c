@@ -13,6 +13,9 @@
  *              the searches instead of cutting up the head again and again
  *   best fit   the smallest block big enough (an exact fit ends the walk);
  *              least waste per request, but it always walks the whole list
+ *
+ * The links are sealed (block.h) and read through next_of/prev_of, which
+ * check them before they are followed.
  */
 #include "placement.h"
 
@@ -20,37 +23,45 @@
 
 void list_insert(hmm_placement *p, hmm_block *b)
 {
-    b->prev_free = NULL;
-    b->next_free = p->list;
+    set_prev(b, NULL);
+    set_next(b, p->list);
     if (p->list)
-        p->list->prev_free = b;
+        set_prev(p->list, b);
     p->list = b;
 }
 
 void list_remove(hmm_placement *p, hmm_block *b)
 {
+    hmm_block *next = next_of(p, b);
+    hmm_block *prev = prev_of(p, b);
+    /* Unlink only what links back to b ("safe unlinking"): a neighbour
+     * that does not was overwritten. */
+    if ((next && prev_of(p, next) != b) || (prev ? next_of(p, prev) != b : p->list != b)) {
+        p->on_corrupt(p, b);
+        return;
+    }
     if (p->rover == b) /* keep the rover on a filed block */
-        p->rover = b->next_free;
-    if (b->prev_free)
-        b->prev_free->next_free = b->next_free;
+        p->rover = next;
+    if (prev)
+        set_next(prev, next);
     else
-        p->list = b->next_free;
-    if (b->next_free)
-        b->next_free->prev_free = b->prev_free;
+        p->list = next;
+    if (next)
+        set_prev(next, prev);
 }
 
 hmm_block *list_find_first(hmm_placement *p, size_t size)
 {
-    for (hmm_block *b = p->list; b; b = b->next_free)
+    for (hmm_block *b = p->list; b; b = next_of(p, b))
         if (block_size(b) >= size)
             return b;
     return NULL;
 }
 
 /* The first block big enough in [from, to), or NULL. */
-static hmm_block *first_between(hmm_block *from, const hmm_block *to, size_t size)
+static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_block *to, size_t size)
 {
-    for (hmm_block *b = from; b != to; b = b->next_free)
+    for (hmm_block *b = from; b != to; b = next_of(p, b))
         if (block_size(b) >= size)
             return b;
     return NULL;
@@ -59,18 +70,18 @@ static hmm_block *first_between(hmm_block *from, const hmm_block *to, size_t siz
 hmm_block *list_find_next(hmm_placement *p, size_t size)
 {
     hmm_block *start = p->rover ? p->rover : p->list;
-    hmm_block *b = first_between(start, NULL, size);
+    hmm_block *b = first_between(p, start, NULL, size);
     if (!b && start != p->list)
-        b = first_between(p->list, start, size); /* wrap round to where we began */
+        b = first_between(p, p->list, start, size); /* wrap round to where we began */
     if (b)
-        p->rover = b->next_free;
+        p->rover = next_of(p, b);
     return b;
 }
 
 hmm_block *list_find_best(hmm_placement *p, size_t size)
 {
     hmm_block *best = NULL;
-    for (hmm_block *b = p->list; b; b = b->next_free) {
+    for (hmm_block *b = p->list; b; b = next_of(p, b)) {
         size_t have = block_size(b);
         if (have < size || (best && have >= block_size(best)))
             continue;
@@ -83,8 +94,8 @@ hmm_block *list_find_best(hmm_placement *p, size_t size)
 
 void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
-    for (hmm_block *b = p->list; b; b = b->next_free)
-        if (visit(b, ctx))
+    for (const hmm_block *b = p->list; b && link_plausible(p, b); b = next_raw(b))
+        if (visit((hmm_block *)b, ctx))
             return;
 }
 
@@ -93,9 +104,11 @@ unsigned list_check(const hmm_placement *p)
     unsigned broken = 0;
     int rover_seen = p->rover == NULL;
     const hmm_block *prev = NULL;
-    for (const hmm_block *b = p->list; b; prev = b, b = b->next_free) {
-        broken += b->prev_free != prev; /* the back links disagree */
-        broken += block_in_use(b);      /* a block in use is filed */
+    for (const hmm_block *b = p->list; b; prev = b, b = next_raw(b)) {
+        if (!link_plausible(p, b))
+            return broken + 1; /* an overwritten link: cannot walk on */
+        broken += prev_raw(b) != prev; /* the back links disagree */
+        broken += block_in_use(b);     /* a block in use is filed */
         rover_seen |= b == p->rover;
     }
     broken += !rover_seen; /* the rover points off the list */

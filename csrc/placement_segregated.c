@@ -3,7 +3,8 @@
  *
  * The idea is TLSF's (Masmano et al., "TLSF: a new dynamic memory allocator
  * for real-time systems", 2004).  Free blocks are filed by size in classes,
- * one LIFO list per class, doubly linked through next_free and prev_free.
+ * one LIFO list per class, doubly linked through next_free and prev_free
+ * (sealed links: block.h).
  * A bitmap says which classes hold blocks, so finding the smallest
  * non-empty class at or above a size takes two bit scans, never a walk.
  *
@@ -81,10 +82,10 @@ void segregated_insert(hmm_placement *p, hmm_block *b)
 {
     size_class c = class_of(block_size(b));
     hmm_block **head = &p->classes[c.fl][c.sl];
-    b->prev_free = NULL;
-    b->next_free = *head;
+    set_prev(b, NULL);
+    set_next(b, *head);
     if (*head)
-        (*head)->prev_free = b;
+        set_prev(*head, b);
     *head = b;
     p->sl_bitmap[c.fl] |= 1u << c.sl;
     p->fl_bitmap |= (uint64_t)1 << c.fl;
@@ -93,14 +94,23 @@ void segregated_insert(hmm_placement *p, hmm_block *b)
 void segregated_remove(hmm_placement *p, hmm_block *b)
 {
     size_class c = class_of(block_size(b));
-    if (b->next_free)
-        b->next_free->prev_free = b->prev_free;
-    if (b->prev_free) {
-        b->prev_free->next_free = b->next_free;
+    hmm_block **head = &p->classes[c.fl][c.sl];
+    hmm_block *next = next_of(p, b);
+    hmm_block *prev = prev_of(p, b);
+    /* Unlink only what links back to b ("safe unlinking"): a neighbour
+     * that does not was overwritten. */
+    if ((next && prev_of(p, next) != b) || (prev ? next_of(p, prev) != b : *head != b)) {
+        p->on_corrupt(p, b);
         return;
     }
-    p->classes[c.fl][c.sl] = b->next_free;
-    if (b->next_free)
+    if (next)
+        set_prev(next, prev);
+    if (prev) {
+        set_next(prev, next);
+        return;
+    }
+    *head = next;
+    if (next)
         return;
     /* The class is empty now, and maybe its level too. */
     p->sl_bitmap[c.fl] &= ~(1u << c.sl);
@@ -140,8 +150,8 @@ void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ct
 {
     for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++)
         for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++)
-            for (hmm_block *b = p->classes[fl][sl]; b; b = b->next_free)
-                if (visit(b, ctx))
+            for (const hmm_block *b = p->classes[fl][sl]; b && link_plausible(p, b); b = next_raw(b))
+                if (visit((hmm_block *)b, ctx))
                     return;
 }
 
@@ -152,9 +162,13 @@ unsigned segregated_check(const hmm_placement *p)
         for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++) {
             const hmm_block *head = p->classes[fl][sl];
             const hmm_block *prev = NULL;
-            for (const hmm_block *b = head; b; prev = b, b = b->next_free) {
+            for (const hmm_block *b = head; b; prev = b, b = next_raw(b)) {
+                if (!link_plausible(p, b)) {
+                    broken++; /* an overwritten link: cannot walk on */
+                    break;
+                }
                 size_class c = class_of(block_size(b));
-                broken += b->prev_free != prev;        /* the back links disagree */
+                broken += prev_raw(b) != prev;         /* the back links disagree */
                 broken += block_in_use(b);             /* a block in use is filed */
                 broken += c.fl != fl || c.sl != sl;    /* filed in the wrong class */
             }

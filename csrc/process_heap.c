@@ -31,6 +31,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -80,6 +82,17 @@ static void apply_options(hmm_heap *h)
     }
     if (size_option(OPTION_TOP_PAD, &n))
         h->top_pad = n;
+    const char *check = option_value(OPTION_CHECK);
+    if (check) {
+        size_t every = 0;
+        if (size_option(OPTION_CHECK_EVERY, &every) && every > 0xffffffffu)
+            every = 0xffffffffu;
+        int level = check[0] >= '0' && check[0] <= '2' && !check[1] ? check[0] - '0' : -1;
+        if (level < 0)
+            warn_bad_option(OPTION_CHECK, "not 0, 1 or 2, ignored");
+        else
+            hmm_heap_set_check(h, level, (unsigned)every);
+    }
 }
 
 static inline void cpu_relax(void)
@@ -124,6 +137,11 @@ hmm_heap *process_heap_lock(void)
 {
     lock_take();
     if (__builtin_expect(!process_heap_ready, 0)) {
+        /* The secret that seals headers and links: from the 16 random
+         * bytes the kernel gives every process. */
+        const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
+        if (random)
+            heap_seed_secret(random[1] * 0xd6e8feb86659fd93ull ^ random[0]);
         heap_init(&process_heap, os_source());
         process_heap.on_misuse = abort_on_misuse;
         process_heap_ready = 1;
@@ -136,6 +154,13 @@ void process_heap_unlock(void)
 {
     cache_note_heap_bounds(&process_heap);
     lock_give();
+}
+
+void process_heap_reentered(const char *call, const char *interrupted)
+{
+    report_line(call, ": re-entered on the same thread while in ", interrupted,
+                " (from a signal handler?)", NULL);
+    abort();
 }
 
 void process_heap_stats(struct hmm_stats *out)
@@ -164,6 +189,8 @@ __attribute__((constructor)) static void process_heap_start(void)
     size_t limit = CACHE_DEFAULT_LIMIT;
     if (size_option(OPTION_TCACHE, &limit) && limit > 0xffff)
         limit = 0xffff;
+    if (h->check_level) /* every call must reach the checks */
+        limit = 0;
     cache_setup((uint32_t)limit);
     report_prepare();
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);

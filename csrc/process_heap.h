@@ -14,6 +14,11 @@
 
 hmm_heap *process_heap_lock(void);
 void process_heap_unlock(void);
+/* A thread called `call` from a signal handler while inside
+ * `interrupted`: the heap may be half-way through a change, and its lock
+ * held by this very thread.  Say so and abort, rather than deadlock or
+ * corrupt the heap. */
+void process_heap_reentered(const char *call, const char *interrupted) __attribute__((noreturn));
 /* The heap's counters with the thread caches' added in. */
 struct hmm_stats;
 void process_heap_stats(struct hmm_stats *out);

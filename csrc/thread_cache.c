@@ -5,6 +5,7 @@
 #include "stats.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/auxv.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ static void cache_thread_exit(void *arg)
     hmm_heap *h = process_heap_lock();
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         for (hmm_block *b = tc->bins[c], *next; b; b = next) {
-            next = b->next_free;
+            next = cache_next(b);
             b->prev_free = NULL;
             heap_free_block(h, b);
         }
@@ -66,6 +67,14 @@ static void cache_thread_exit(void *arg)
     memset(tc, 0, sizeof *tc);
     tc->state = CACHE_GONE; /* later calls on this thread go the slow way */
     process_heap_unlock();
+}
+
+void cache_corrupt(hmm_block *b)
+{
+    hmm_heap *h = process_heap_lock();
+    h->call = "malloc()";
+    misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
+    abort(); /* the process heap's handler aborts already */
 }
 
 void cache_setup(uint32_t limit)
@@ -89,9 +98,14 @@ void cache_start_if_new(void)
     if (tc->state != CACHE_NEW || !exit_key_ready)
         return;
     /* pthread_setspecific may allocate (for high key numbers): that call
-     * comes back here, sees CACHE_STARTING and goes the slow way. */
+     * comes back here, sees CACHE_STARTING and goes the slow way.  It is a
+     * call from inside malloc that is no re-entry. */
     tc->state = CACHE_STARTING;
-    if (pthread_setspecific(exit_key, tc) != 0) {
+    const char *in_call = tc->in_call;
+    tc->in_call = NULL;
+    int failed = pthread_setspecific(exit_key, tc) != 0;
+    tc->in_call = in_call;
+    if (failed) {
         tc->state = CACHE_GONE;
         return;
     }
@@ -143,7 +157,7 @@ void cache_refill(hmm_heap *h, size_t size)
             return;
         hmm_block *b = block_of(p);
         b->prev_free = (hmm_block *)(uintptr_t)cache_key;
-        b->next_free = tc->bins[c];
+        cache_link(b, tc->bins[c]);
         tc->bins[c] = b;
         tc->counts[c]++;
         tc->refilled++;
@@ -156,7 +170,7 @@ void cache_flush_half(hmm_heap *h, void *ptr)
     unsigned c = cache_class(block_size(block_of(ptr)));
     while (tc->counts[c] > tc->limit / 2) {
         hmm_block *out = tc->bins[c];
-        tc->bins[c] = out->next_free;
+        tc->bins[c] = cache_next(out);
         tc->counts[c]--;
         tc->refilled--; /* what leaves this way was parked but never served */
         out->prev_free = NULL;

@@ -51,6 +51,9 @@ typedef struct thread_cache {
     uint64_t callocs;
     uint64_t reallocs;
     uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
+    /* The malloc call this thread is inside, or NULL: a signal handler that
+     * calls malloc meanwhile is caught (malloc_api.c). */
+    const char *in_call;
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
@@ -70,6 +73,27 @@ static inline int cache_covers(uintptr_t p)
     return p - cache_low < cache_span || p - cache_low2 < cache_span2;
 }
 extern CACHE_HIDDEN uint64_t cache_key; /* the secret marking parked blocks */
+
+/* A parked block's link to the next one in its bin is sealed (block.h), as
+ * the heap's free-list links are. */
+static inline void cache_link(hmm_block *b, hmm_block *next)
+{
+    b->next_free = link_seal(&b->next_free, next);
+}
+
+/* Report a parked block whose mark or link was overwritten, and abort. */
+void cache_corrupt(hmm_block *b) __attribute__((noreturn, cold));
+
+/* The block after b in its bin, checked: b must still carry the mark, and
+ * the link must reveal an aligned address.  A write after free into a
+ * parked block's first 16 bytes fails one or the other. */
+static inline hmm_block *cache_next(hmm_block *b)
+{
+    hmm_block *next = link_seal(&b->next_free, b->next_free);
+    if (__builtin_expect((uint64_t)(uintptr_t)b->prev_free != cache_key || link_misaligned(next), 0))
+        cache_corrupt(b);
+    return next;
+}
 
 static inline unsigned cache_class(size_t block_size)
 {
@@ -98,7 +122,7 @@ static inline void *cache_take(size_t size)
     hmm_block *b = tc->bins[c];
     if (!b) /* also when the cache is not active: its bins are empty */
         return NULL;
-    tc->bins[c] = b->next_free;
+    tc->bins[c] = cache_next(b);
     tc->counts[c]--;
     b->prev_free = NULL; /* no longer marked as parked */
     return block_payload(b);
@@ -121,11 +145,14 @@ static inline int cache_put(void *ptr)
     if ((uint64_t)(uintptr_t)b->prev_free == cache_key)
         return CACHE_NOT_OURS; /* parked already: the slow way reports the double free */
     size_t flags = b->size_flags;
-    /* One test for "in use, not mapped, and small", which
-     * also yields the class: with PREV_IN_USE masked off, subtracting
-     * (32 | IN_USE) leaves the low four bits zero only for exactly IN_USE,
-     * and rotating them to the top turns any other flag into a huge
-     * number; what remains is (size - 32) / 16. */
+    /* One test for "sealed right, in use, not mapped, not guarded, and
+     * small", which also yields the class.  XORing in the seal leaves the
+     * top bits zero only for a header sealed right.  With PREV_IN_USE
+     * masked off, subtracting (32 | IN_USE) leaves the low four bits zero
+     * only for exactly IN_USE, and rotating them to the top turns any
+     * other flag into a huge number, as a broken seal is already; what
+     * remains is (size - 32) / 16. */
+    flags ^= header_check(b, flags & HMM_FIELD_MASK);
     size_t key = (flags & ~(size_t)HMM_PREV_IN_USE) - (HMM_MIN_BLOCK | HMM_IN_USE);
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)
@@ -133,7 +160,7 @@ static inline int cache_put(void *ptr)
     if (tc->counts[c] >= tc->limit) /* also when the cache is not active (limit 0) */
         return CACHE_BIN_FULL;
     b->prev_free = (hmm_block *)(uintptr_t)cache_key;
-    b->next_free = tc->bins[c];
+    cache_link(b, tc->bins[c]);
     tc->bins[c] = b;
     tc->counts[c]++;
     tc->frees++;
@@ -154,7 +181,7 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
     size_t flags = b->size_flags;
     size_t have = flags & ~(size_t)HMM_FLAG_MASK;
     size_t want = block_size_for(size);
-    if ((flags & (HMM_IN_USE | HMM_MAPPED)) != HMM_IN_USE || want > have ||
+    if (header_fault(b, flags) || (flags & (HMM_IN_USE | HMM_MAPPED | HMM_GUARDED)) != HMM_IN_USE || want > have ||
         have - want >= HMM_MIN_BLOCK || (uint64_t)(uintptr_t)b->prev_free == cache_key)
         return 0;
     tc->reallocs++;

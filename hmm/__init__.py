@@ -11,7 +11,7 @@ The command line is ``hmm-run`` (or ``python -m hmm``), see ``hmm.cli``.
 __version__ = "1.0.0"
 
 from . import heap as _heap
-from .heap import Block, Heap, HeapError
+from .heap import FAULTS, Block, Heap, HeapError
 from .library import library_path
 from .runner import HmmProcess, preload_env, run
 
@@ -19,6 +19,7 @@ __all__ = [
     "Block",
     "Heap",
     "HeapError",
+    "FAULTS",
     "HmmProcess",
     "POLICIES",
     "__version__",

@@ -29,13 +29,18 @@ _ADDRESS_LIMIT = 1 << 64
 _ALIGN = 16
 
 
+# What the core can find wrong, as HeapError.fault names them.
+FAULTS = ("invalid_pointer", "double_free", "corrupt_header", "use_after_free",
+          "corrupt_free_list", "overflow", "write_after_free", "heap_check")
+
+
 class HeapError(ValueError):
     """Misuse of a heap: an invalid or double free, a bad argument, an
     access outside a live block.
 
-    ``fault`` names what the core found (``"invalid_pointer"``,
-    ``"double_free"``, ``"corrupt_header"``) or is None when the argument
-    was refused in Python before reaching the core.
+    ``fault`` names what the core found (one of `FAULTS`: ``"invalid_pointer"``,
+    ``"double_free"``, ``"corrupt_header"``, ...) or is None when the
+    argument was refused in Python before reaching the core.
     """
 
     def __init__(self, message, fault=None):
@@ -104,7 +109,10 @@ class Heap:
     the simulated address space that the fake break walks through.
     `misalign` (0..15) offsets the buffer from a 16-byte boundary, to see
     that the core copes with any alignment.  `policy` picks the placement
-    policy, one of `hmm.POLICIES` (see `set_policy`).
+    policy, one of `hmm.POLICIES` (see `set_policy`).  `check` turns on the
+    check mode (HMM_CHECK): 1 puts a canary after every block and fills
+    free memory, to catch overflows and writes after free; 2 also checks
+    the whole heap every `check_every` operations (default 1000).
 
     C semantics kept on purpose (they are what programs get):
     ``alloc(0)`` returns a unique minimum-size block (glibc's malloc(0));
@@ -113,7 +121,7 @@ class Heap:
     returns None, as malloc returns NULL.
     """
 
-    def __init__(self, size, *, misalign=0, policy="segregated"):
+    def __init__(self, size, *, misalign=0, policy="segregated", check=0, check_every=0):
         if not _is_int(size):
             raise HeapError(f"hmm: Heap(): size must be an int, not {type(size).__name__}")
         if size <= 0 or size >= _ADDRESS_LIMIT:
@@ -135,11 +143,7 @@ class Heap:
         # records, atomic for Python threads.
         self._lock = threading.RLock()
         self._message = ffi.new("char[]", 512)
-        self._faults = {
-            lib.HMM_FAULT_INVALID_POINTER: "invalid_pointer",
-            lib.HMM_FAULT_DOUBLE_FREE: "double_free",
-            lib.HMM_FAULT_CORRUPT_HEADER: "corrupt_header",
-        }
+        self._faults = {getattr(lib, "HMM_FAULT_" + name.upper()): name for name in FAULTS}
         self._heap = lib.hmm_heap_create_simulated(ffi.cast("void *", start), size)
         if self._heap == ffi.NULL:
             raise HeapError(f"hmm: Heap(): {size} bytes is too small to hold a heap")
@@ -150,6 +154,13 @@ class Heap:
         self._stats_buffer = ffi.new("char[]", lib.hmm_stats_size())
         self._stats = ffi.cast("hmm_stats *", self._stats_buffer)
         self._set_policy("Heap", policy)
+        if check not in (0, 1, 2):
+            raise HeapError(f"hmm: Heap(): check must be 0, 1 or 2, not {check!r}")
+        check_every = self._size("Heap", "check_every", check_every)
+        if check_every >= 1 << 32:
+            raise HeapError(f"hmm: Heap(): check_every {check_every} does not fit in 32 bits")
+        lib.hmm_heap_set_check(self._heap, check, check_every)
+        self.check_level = check
 
     # ---- placement policy --------------------------------------------------
 
@@ -362,6 +373,21 @@ class Heap:
         data = bytes(data)
         with self._lock:
             self._span("write", address, len(data))
+            self._ffi.memmove(self._ffi.cast("char *", address), data, len(data))
+
+    def scribble(self, address, data):
+        """Write `data` at `address`, anywhere in the heap's memory, live
+        block or not: over a header, past the end of a block, into a freed
+        one.  This is how to show what the allocator makes of a buggy
+        program's writes (``write`` refuses them)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise HeapError(f"hmm: scribble(): data must be bytes-like, not {type(data).__name__}")
+        data = bytes(data)
+        if not _is_int(address) or not (
+                self.address <= address and address + len(data) <= self.address + self.size):
+            raise HeapError(f"hmm: scribble(): {len(data)} bytes at {address!r} "
+                            f"are not all inside the heap's memory")
+        with self._lock:
             self._ffi.memmove(self._ffi.cast("char *", address), data, len(data))
 
     # ---- printing --------------------------------------------------------

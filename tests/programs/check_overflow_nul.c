@@ -1,0 +1,28 @@
+/*
+ * check_overflow_nul.c - run with HMM_CHECK=1: strcpy of a 13-character
+ * string into malloc(13) writes its NUL one byte past the end; then free.
+ * HMM must say: hmm: free(): buffer overflow at P+13 (past the 13 bytes of P)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void (*volatile free_fn)(void *) = free;
+
+/* Hides where a pointer came from, so gcc does not see the overflow. */
+__attribute__((noinline)) static char *hide(char *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+int main(void)
+{
+    char *p = malloc(13);
+    printf("%p\n", (void *)p);
+    fflush(stdout);
+    strcpy(hide(p), "hello, world!");
+    free_fn(p);
+    puts("survived");
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * check_overflow_realloc.c - run with HMM_CHECK=1: writes one byte past a
+ * malloc(40) block p, then reallocs it to 200 bytes.
+ * HMM must say: hmm: realloc(): buffer overflow at P+40 (past the 40 bytes of P)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+static void *(*volatile realloc_fn)(void *, size_t) = realloc;
+static void *volatile sink;
+
+/* Hides where a pointer came from, so gcc does not see the overflow. */
+__attribute__((noinline)) static char *hide(char *p)
+{
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+int main(void)
+{
+    char *p = malloc(40);
+    printf("%p\n", (void *)p);
+    fflush(stdout);
+    hide(p)[40] = 1;
+    sink = realloc_fn(p, 200);
+    puts("survived");
+    return 0;
+}
