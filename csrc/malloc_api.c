@@ -317,8 +317,9 @@ HMM_EXPORT void malloc_stats(void)
     process_heap_stats(&s);
     hmm_heap *h = process_heap_lock();
     const char *policy = hmm_heap_policy(h);
+    int check_level = h->check_level;
     process_heap_unlock();
-    report_stats(&s, policy, STDERR_FILENO);
+    report_stats(&s, policy, check_level, STDERR_FILENO);
     leave(tc);
 }
 

@@ -202,5 +202,5 @@ __attribute__((destructor)) static void process_heap_exit(void)
         return;
     struct hmm_stats stats;
     process_heap_stats(&stats);
-    report_stats_as_configured(&stats, hmm_heap_policy(&process_heap));
+    report_stats_as_configured(&stats, hmm_heap_policy(&process_heap), process_heap.check_level);
 }

@@ -29,7 +29,7 @@ void report_write(int fd, const char *buf, size_t len)
     errno = saved_errno;
 }
 
-void report_stats(const struct hmm_stats *stats, const char *policy, int fd)
+void report_stats(const struct hmm_stats *stats, const char *policy, int check_level, int fd)
 {
     char line[128];
     hmm_text t;
@@ -38,6 +38,8 @@ void report_stats(const struct hmm_stats *stats, const char *policy, int fd)
     text_uint(&t, (uint64_t)getpid());
     text_str(&t, "\nhmm: policy ");
     text_str(&t, policy);
+    text_str(&t, "\nhmm: check ");
+    text_uint(&t, (uint64_t)check_level);
     text_str(&t, "\n");
     report_write(fd, line, t.len);
     for (int i = 0; i < hmm_stats_count(); i++) {
@@ -89,13 +91,13 @@ void report_prepare(void)
     }
 }
 
-void report_stats_as_configured(const struct hmm_stats *stats, const char *policy)
+void report_stats_as_configured(const struct hmm_stats *stats, const char *policy, int check_level)
 {
     const char *where = option_value(OPTION_STATS);
     if (!where || strcmp(where, "0") == 0)
         return;
     if (strcmp(where, "1") == 0) {
-        report_stats(stats, policy, report_fd);
+        report_stats(stats, policy, check_level, report_fd);
         return;
     }
     char path[PATH_MAX];
@@ -103,7 +105,7 @@ void report_stats_as_configured(const struct hmm_stats *stats, const char *polic
     int saved_errno = errno;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        report_stats(stats, policy, fd);
+        report_stats(stats, policy, check_level, fd);
         close(fd);
     } else {
         static const char msg[] = "hmm: HMM_STATS: cannot write the stats file\n";

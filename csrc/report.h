@@ -5,6 +5,7 @@
  * a program's stderr:
  *     hmm: pid 1234
  *     hmm: policy segregated
+ *     hmm: check 0
  *     hmm: alloc_calls 5678
  *     ...
  */
@@ -16,12 +17,12 @@
 #include <stddef.h>
 
 /* Write the report to fd. */
-void report_stats(const struct hmm_stats *stats, const char *policy, int fd);
+void report_stats(const struct hmm_stats *stats, const char *policy, int check_level, int fd);
 /* Get ready to report at exit (called once at start-up). */
 void report_prepare(void);
 /* Write it where HMM_STATS says: "1" is stderr, anything else a path in
  * which %p stands for the pid.  Does nothing when HMM_STATS is unset. */
-void report_stats_as_configured(const struct hmm_stats *stats, const char *policy);
+void report_stats_as_configured(const struct hmm_stats *stats, const char *policy, int check_level);
 /* One line to stderr: "hmm: " + the parts, up to a NULL. */
 void report_line(const char *first, ...);
 /* Write all of buf to fd, retrying short writes. */

@@ -41,6 +41,12 @@ options:
   --stats            print HMM's statistics to stderr when the program exits
   --stats-file PATH  write the statistics to PATH at exit (%p = process id,
                      so that each forked process writes its own file)
+  --check[=LEVEL]     check mode (HMM_CHECK): 1 (the default) puts a canary
+                     after every block and fills freed and new memory, to
+                     catch overflows, writes after free and reads of
+                     uninitialised memory; 2 also checks the whole heap
+                     every 1000 calls (HMM_CHECK_EVERY to change it).
+                     Slower, and thread caches are off.
   --print-lib        print the path of libhmm.so and exit
   --env              print a shell line that preloads HMM, for
                      eval "$({PROG} --env)"
@@ -73,7 +79,7 @@ class UsageError(Exception):
 
 def _parse(argv):
     """Split argv into (options dict, program argv)."""
-    options = {"stats": None, "print_lib": False, "env": False,
+    options = {"stats": None, "check": None, "print_lib": False, "env": False,
                "help": False, "version": False}
     i = 0
     while i < len(argv):
@@ -95,6 +101,12 @@ def _parse(argv):
             # Absolute: the library opens it at exit, after any chdir, and
             # a bare "1" must not read as the stderr switch.
             _set_stats(options, os.path.abspath(value))
+        elif name == "--check":
+            if has_value and value not in ("1", "2"):
+                raise UsageError(f"--check={value}: the level is 1 or 2")
+            if options["check"] is not None:
+                raise UsageError("--check can be given only once")
+            options["check"] = value if has_value else "1"
         elif has_value:
             raise UsageError(f"option {name} takes no value")
         elif arg == "--stats":
@@ -245,6 +257,8 @@ def main(argv=None):
         print(f"export LD_PRELOAD={shlex.quote(preload)}")
         if options["stats"] is not None:
             print(f"export HMM_STATS={shlex.quote(options['stats'])}")
+        if options["check"] is not None:
+            print(f"export HMM_CHECK={options['check']}")
     if printing:
         return 0
 
@@ -261,6 +275,8 @@ def main(argv=None):
     env["LD_PRELOAD"] = preload
     if options["stats"] is not None:
         env["HMM_STATS"] = options["stats"]
+    if options["check"] is not None:
+        env["HMM_CHECK"] = options["check"]
     return _exec(path, program, env)
 
 

@@ -48,7 +48,7 @@ def preload_env(env=None):
     return result
 
 
-def run(args, stats=False, env=None, check=False, *, input=None,
+def run(args, stats=False, env=None, check=False, *, check_mode=0, input=None,
         capture_output=False, timeout=None, **popen_kwargs):
     """Run `args` with HMM preloaded and wait for it; return an HmmProcess.
 
@@ -56,11 +56,17 @@ def run(args, stats=False, env=None, check=False, *, input=None,
     temporary directory, read and removed after the run).  `env`: the
     environment to start from (default ``os.environ``).  `check`: raise
     ``subprocess.CalledProcessError`` on a non-zero exit status; the error
-    carries ``stats``/``all_stats`` too.  Every other keyword (``input``,
+    carries ``stats``/``all_stats`` too.  `check_mode`: 1 or 2 runs the
+    program in HMM's check mode (HMM_CHECK; see ``hmm-run --check``).
+    Every other keyword (``input``,
     ``capture_output``, ``text``, ``cwd``, ``timeout``, ...) means what it
     means to ``subprocess.run``.
     """
     child_env = preload_env(env)
+    if check_mode not in (0, 1, 2):
+        raise ValueError(f"check_mode must be 0, 1 or 2, not {check_mode!r}")
+    if check_mode:
+        child_env["HMM_CHECK"] = str(check_mode)
     if capture_output:
         if popen_kwargs.get("stdout") is not None or popen_kwargs.get("stderr") is not None:
             raise ValueError("stdout and stderr arguments may not be used with capture_output.")

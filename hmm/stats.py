@@ -5,12 +5,15 @@ With ``HMM_STATS=1`` the library prints to stderr, with ``HMM_STATS=PATH``
 
     hmm: pid 1234
     hmm: policy segregated
+    hmm: check 0
     hmm: alloc_calls 52
     hmm: free_calls 40
     ...
 
-Only lines that match ``^hmm: ([a-z_]+) (\\d+)$`` belong to a report, plus
-the ``policy`` line (kept as a string); any other line (in a stderr blob, the program's own output) is ignored.  The
+Only lines that match ``^hmm: ([a-z_]+) (\\d+)$`` belong to a report (``check``,
+the check mode's level, is one of them), plus the ``policy`` line (kept as a
+string); any other line (in a stderr blob, the program's own output) is
+ignored.  The
 names are not listed here: the library is the one source of truth, and a new
 counter shows up in the dicts without a change to this file.
 """

@@ -452,6 +452,7 @@ def test_stats_lines_format():
     lines = [line for line in p.stderr.splitlines() if line.startswith("hmm: ")]
     assert lines[0].startswith("hmm: pid ")
     assert re.fullmatch(r"hmm: policy [a-z-]+", lines[1])
+    assert lines[2] == "hmm: check 0"
     assert all(re.match(STAT_LINE, line) for line in lines[:1] + lines[2:])
     assert any(re.match(r"^hmm: alloc_calls [1-9]\d*$", line) for line in lines)
 
@@ -581,3 +582,27 @@ def test_read_stats_dir(tmp_path):
     (tmp_path / "sub").mkdir()
     assert hmm_stats.read_dir(tmp_path) == [{"pid": 1, "alloc_calls": 2},
                                             {"pid": 2, "alloc_calls": 3}]
+
+
+@pytest.mark.parametrize("option, level", [("--check", 1), ("--check=1", 1), ("--check=2", 2)])
+def test_check_option_runs_in_check_mode(option, level):
+    p = hmm_run("--stats", option, "ls", "/")
+    assert p.returncode == 0, p.stderr
+    report = hmm_stats.parse(p.stderr)
+    assert report["check"] == level
+    assert report["alloc_calls"] > 0
+    # every call reaches the checks: no thread caches in check mode
+    assert report["cached_blocks"] == 0
+    assert "usr" in p.stdout.split()
+
+
+@pytest.mark.parametrize("option", ["--check=0", "--check=3", "--check=x", "--check="])
+def test_check_option_levels_are_1_or_2(option, capsys):
+    assert cli.main([option, "ls"]) == 2
+    assert "the level is 1 or 2" in capsys.readouterr().err
+
+
+def test_check_option_in_env_line(monkeypatch, capsys):
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    assert cli.main(["--env", "--check=2"]) == 0
+    assert "export HMM_CHECK=2" in capsys.readouterr().out.splitlines()
