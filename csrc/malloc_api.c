@@ -65,6 +65,17 @@ static void *nomem(void)
     return NULL;
 }
 
+/* A request refused here, before the heap saw it: count it as the heap
+ * counts its own (failed_calls), and fail with `error`. */
+static void *refuse(int error)
+{
+    hmm_heap *h = process_heap_lock();
+    h->counters.failed_calls++;
+    process_heap_unlock();
+    errno = error;
+    return NULL;
+}
+
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     cache_start_if_new();
@@ -166,7 +177,7 @@ HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
-        return nomem();
+        return refuse(ENOMEM);
     thread_cache *tc = enter("reallocarray()");
     void *p = do_realloc(ptr, total);
     leave(tc);
@@ -185,10 +196,8 @@ static void *aligned(const char *call, size_t alignment, size_t size)
 
 HMM_EXPORT void *memalign(size_t alignment, size_t size)
 {
-    if (alignment > SIZE_MAX / 2 + 1) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (alignment > SIZE_MAX / 2 + 1)
+        return refuse(EINVAL);
     void *p = aligned("memalign()", alignment, size); /* the core rounds odd alignments up */
     return p ? p : nomem();
 }
@@ -208,10 +217,8 @@ HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
 
 HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
 {
-    if (!is_power_of_two(alignment)) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!is_power_of_two(alignment))
+        return refuse(EINVAL);
     void *p = aligned("aligned_alloc()", alignment, size);
     return p ? p : nomem();
 }
@@ -226,7 +233,7 @@ HMM_EXPORT void *pvalloc(size_t size)
 {
     size_t page = (size_t)getpagesize();
     if (size > SIZE_MAX - page)
-        return nomem();
+        return refuse(ENOMEM);
     size_t rounded = size ? align_up(size, page) : page;
     void *p = aligned("pvalloc()", page, rounded);
     return p ? p : nomem();
