@@ -78,6 +78,9 @@ CASES = [
     Case("double_free_small_no_tcache", "misuse_double_free_small.c", NO_TCACHE,
          "double free of a malloc(40), no thread cache", DOUBLE_FREE,
          lambda out: dict(P=out[0], N=BLOCK_40)),
+    Case("double_free_threads", "misuse_double_free_threads.c", DEFAULT,
+         "a malloc(40) freed by one thread, then by another", DOUBLE_FREE,
+         lambda out: dict(P=out[0], N=BLOCK_40)),
     # p merged with its freed neighbour q once the cache flushed: N is open.
     Case("double_free_after_frees", "misuse_double_free_after_frees.c", DEFAULT,
          "double free of a malloc(40) after 101 other frees", DOUBLE_FREE,
