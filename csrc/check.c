@@ -100,7 +100,7 @@ static void check_segment(const hmm_heap *h, const hmm_segment *s, checker *c, s
             expect(c, prev_used, "block: two free blocks side by side (not merged)", b);
             expect(c, next->prev_size == size, "block: footer disagrees with header", b);
             if (h->check_level) {
-                const void *changed = guard_first_changed(b + 1, next, HMM_FREE_FILL);
+                const void *changed = guard_free_changed(b + 1, next);
                 expect(c, !changed, "write after free", changed);
             }
             seen->free_blocks++;

@@ -18,7 +18,10 @@
  * Free memory is filled with 0xdd, all of it but a free block's header and
  * links, and is checked when it is handed out again: a byte that changed
  * was written after it was freed.  The fill is kept through merges and
- * splits (heap.c), so the check costs only the bytes handed out.
+ * splits (heap.c), so the check costs only the bytes handed out.  The
+ * headers of blocks merged into a neighbour stay too: sealed and marked
+ * free, they are what tells a double free from a wild pointer (nobody
+ * else can write a sealed header, so the check passes over them).
  *
  * Mode 2 also runs the whole-heap checker (check.c, which in check mode
  * checks every canary and every free byte) every check_every operations.
@@ -104,9 +107,29 @@ void guard_fill_free(void *from, void *to)
         memset(from, HMM_FREE_FILL, (size_t)((char *)to - (char *)from));
 }
 
-int guard_free_intact(hmm_heap *h, const void *from, const void *to)
+/* A header left behind by a merge, at a 16-aligned address: sealed, free. */
+static int stale_header_at(const void *at)
+{
+    const hmm_block *b = at;
+    return !((uintptr_t)b & (HMM_ALIGNMENT - 1)) && block_header_ok(b) && !block_in_use(b);
+}
+
+const unsigned char *guard_free_changed(const void *from, const void *to)
 {
     const unsigned char *changed = guard_first_changed(from, to, HMM_FREE_FILL);
+    while (changed) {
+        const unsigned char *header = (const unsigned char *)((uintptr_t)changed & ~(uintptr_t)(HMM_ALIGNMENT - 1));
+        if (header < (const unsigned char *)from || header + HMM_HEADER_SIZE > (const unsigned char *)to ||
+            !stale_header_at(header))
+            return changed;
+        changed = guard_first_changed(header + HMM_HEADER_SIZE, to, HMM_FREE_FILL);
+    }
+    return NULL;
+}
+
+int guard_free_intact(hmm_heap *h, const void *from, const void *to)
+{
+    const unsigned char *changed = guard_free_changed(from, to);
     if (!changed)
         return 1;
     misuse_report(h, HMM_FAULT_WRITE_AFTER_FREE, changed, NULL, 0);

@@ -27,6 +27,9 @@ const unsigned char *guard_canary_changed(const hmm_block *b);
  * byte written is reported, and 0 returned, if not). */
 void guard_fill_free(void *from, void *to);
 int guard_free_intact(hmm_heap *h, const void *from, const void *to);
+/* The first byte of free memory [from, to) that changed, passing over the
+ * headers merges left behind; or NULL. */
+const unsigned char *guard_free_changed(const void *from, const void *to);
 /* The first byte in [from, to) that is not `fill`, or NULL. */
 const unsigned char *guard_first_changed(const void *from, const void *to, unsigned char fill);
 

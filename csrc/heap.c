@@ -140,15 +140,13 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
         /* (the end marker counts as in use) */
         take_free(h, next);
         size += block_size(next);
-        if (h->check_level) /* its header and links are free memory now */
-            guard_fill_free(next, next + 1);
+        if (h->check_level) /* its links are free memory now; its header stays */
+            guard_fill_free(block_payload(next), next + 1);
     }
     if (!block_prev_in_use(b) && free_neighbour_ok(h, block_prev(b), b->prev_size)) {
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
-        if (h->check_level)
-            guard_fill_free(b, (char *)b + HMM_HEADER_SIZE);
         b = prev;
     }
     block_mark(b, size, 0);

@@ -106,6 +106,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
     int saved_errno = errno;
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();
+    h->call = "free()"; /* the flush frees blocks too */
     if (bin_full)
         cache_flush_half(h, ptr);
     hmm_heap_free(h, ptr);

@@ -51,6 +51,7 @@ static void cache_thread_exit(void *arg)
 {
     thread_cache *tc = arg;
     hmm_heap *h = process_heap_lock();
+    h->call = "free()";
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         for (hmm_block *b = tc->bins[c], *next; b; b = next) {
             next = cache_next(b);

@@ -347,7 +347,9 @@ class Heap:
         for block_address, _, usable, used in self._blocks():
             if block_address > address:
                 break
-            if used and address < block_address + usable:
+            # (a block of 0 usable bytes, malloc(0) in check mode, still
+            # takes an empty read or write at its address)
+            if used and (address < block_address + usable or address == block_address):
                 end = block_address + usable
                 if n is None:
                     n = end - address

@@ -4,7 +4,8 @@ The model is what a program knows: for each live block, the size it asked
 for and the bytes it wrote.  Whatever the sequence of calls, blocks never
 overlap, their bytes survive everything done to other blocks, realloc keeps
 the prefix, calloc gives zeros, and the core's checker finds nothing wrong.
-The machine runs once per placement policy.
+The machine runs once per placement policy, and again in check mode (canaries,
+fills, and the periodic whole-heap check), where the same must hold.
 """
 import struct
 
@@ -33,9 +34,9 @@ def pattern(tag, n):
 
 
 class HeapMachine(RuleBasedStateMachine):
-    def __init__(self, policy):
+    def __init__(self, policy, check=0):
         super().__init__()
-        self.heap = hmm.Heap(HEAP_BYTES, policy=policy)
+        self.heap = hmm.Heap(HEAP_BYTES, policy=policy, check=check, check_every=7)
         self.model = {}          # address -> bytes written there
         self.tags = 0
 
@@ -190,3 +191,8 @@ SETTINGS = settings(
 @pytest.mark.parametrize("policy", hmm.POLICIES)
 def test_heap_properties(policy):
     run_state_machine_as_test(lambda: HeapMachine(policy), settings=SETTINGS)
+
+
+@pytest.mark.parametrize("policy, check", [("segregated", 1), ("segregated", 2), ("first-fit", 1)])
+def test_heap_properties_in_check_mode(policy, check):
+    run_state_machine_as_test(lambda: HeapMachine(policy, check), settings=SETTINGS)
