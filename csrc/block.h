@@ -81,7 +81,8 @@
 #define HMM_SIZE_MASK (HMM_FIELD_MASK & ~(size_t)HMM_FLAG_MASK)
 
 /* The process's secret: keys the header checks and the link sealing.  Set
- * once, before the first block is written (heap.c), never changed after. */
+ * once, before the first block is written (heap.c), never changed after;
+ * always odd. */
 extern uintptr_t hmm_secret __attribute__((visibility("hidden")));
 
 typedef struct hmm_block {
@@ -112,8 +113,9 @@ static inline size_t block_size_for(size_t request)
 /* The check bits for a header at b holding `fields` (size and flags). */
 static inline size_t header_check(const hmm_block *b, size_t fields)
 {
-    /* A multiply's top bits depend on every bit below them. */
-    return (((uintptr_t)b ^ fields ^ hmm_secret) * 0x9e3779b97f4a7c15ull) & ~HMM_FIELD_MASK;
+    /* A multiply's top bits depend on every bit below them; multiplying
+     * by the secret (odd) keys the check in one instruction. */
+    return (((uintptr_t)b ^ fields) * hmm_secret) & ~HMM_FIELD_MASK;
 }
 
 /* Zero when b's header is sealed right; works on a copy of the word, so

@@ -790,12 +790,11 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
     if (h->cache_key && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key)
         return freed_again(h, ptr, size); /* parked in a thread cache */
     hmm_block *next = block_next(b);
-    if (!block_header_ok(next)) { /* an overflow from b ran into it */
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
-        return NULL;
-    }
     if (!block_prev_in_use(next)) {
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
+        /* The two headers disagree: the next one was overwritten (an
+         * overflow from b), or else b's. */
+        const void *broken = block_header_ok(next) ? ptr : block_payload(next);
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, broken, NULL, 0);
         return NULL;
     }
     return b;

@@ -125,7 +125,7 @@ void heap_seed_secret(uint64_t seed);
 
 /* The block behind a caller's pointer, validated in O(1) (plus one step per
  * segment): inside a segment, 16-aligned, a sealed header, in use, not
- * parked in a thread cache, a sealed next header that agrees.  On failure
+ * parked in a thread cache, a next header that agrees.  On failure
  * the misuse is reported (naming h->call) and NULL is returned; only then
  * may it take longer, to say exactly what the pointer was. */
 hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr);

@@ -154,7 +154,7 @@ HMM_EXPORT void *calloc(size_t nmemb, size_t size)
     return p;
 }
 
-static void *do_realloc(void *ptr, size_t size)
+static inline void *do_realloc(void *ptr, size_t size)
 {
     if (ptr && cache_realloc_in_place(ptr, size))
         return ptr; /* it fits as it is: no lock */

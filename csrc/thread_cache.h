@@ -179,7 +179,7 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
         return 0;
     hmm_block *b = block_of(ptr);
     size_t flags = b->size_flags;
-    size_t have = flags & ~(size_t)HMM_FLAG_MASK;
+    size_t have = flags & HMM_SIZE_MASK;
     size_t want = block_size_for(size);
     if (header_fault(b, flags) || (flags & (HMM_IN_USE | HMM_MAPPED | HMM_GUARDED)) != HMM_IN_USE || want > have ||
         have - want >= HMM_MIN_BLOCK || (uint64_t)(uintptr_t)b->prev_free == cache_key)
