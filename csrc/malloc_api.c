@@ -43,12 +43,43 @@
 
 static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
 
-static inline thread_cache *enter(const char *call)
+/* The names that mark their thread, numbered from 1 for thread_cache's
+ * in_call byte. */
+#define HMM_CALLS(X)                                            \
+    X(CALL_MALLOC, "malloc()") X(CALL_FREE, "free()")           \
+    X(CALL_CALLOC, "calloc()") X(CALL_REALLOC, "realloc()")     \
+    X(CALL_REALLOCARRAY, "reallocarray()")                      \
+    X(CALL_MEMALIGN, "memalign()")                              \
+    X(CALL_POSIX_MEMALIGN, "posix_memalign()")                  \
+    X(CALL_ALIGNED_ALLOC, "aligned_alloc()")                    \
+    X(CALL_VALLOC, "valloc()") X(CALL_PVALLOC, "pvalloc()")     \
+    X(CALL_USABLE_SIZE, "malloc_usable_size()")                 \
+    X(CALL_FREE_SIZED, "free_sized()")                          \
+    X(CALL_FREE_ALIGNED_SIZED, "free_aligned_sized()")          \
+    X(CALL_MALLINFO, "mallinfo()") X(CALL_MALLINFO2, "mallinfo2()") \
+    X(CALL_MALLOC_STATS, "malloc_stats()")                      \
+    X(CALL_MALLOC_TRIM, "malloc_trim()")
+
+enum hmm_call {
+    CALL_NONE = 0,
+#define HMM_CALL_ID(id, name) id,
+    HMM_CALLS(HMM_CALL_ID)
+#undef HMM_CALL_ID
+};
+
+static const char *const call_names[] = {
+    [CALL_NONE] = "?",
+#define HMM_CALL_NAME(id, name) [id] = name,
+    HMM_CALLS(HMM_CALL_NAME)
+#undef HMM_CALL_NAME
+};
+
+static inline thread_cache *enter(enum hmm_call call)
 {
     thread_cache *tc = &hmm_thread_cache;
-    if (__builtin_expect(tc->in_call != NULL, 0))
-        process_heap_reentered(call, tc->in_call);
-    tc->in_call = call;
+    if (__builtin_expect(tc->in_call != CALL_NONE, 0))
+        process_heap_reentered(call_names[call], call_names[tc->in_call]);
+    tc->in_call = (uint8_t)call;
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
     return tc;
 }
@@ -56,7 +87,7 @@ static inline thread_cache *enter(const char *call)
 static inline void leave(thread_cache *tc)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
-    tc->in_call = NULL;
+    tc->in_call = CALL_NONE;
 }
 
 static void *nomem(void)
@@ -95,7 +126,7 @@ static inline void *do_malloc(size_t size)
 
 HMM_EXPORT void *malloc(size_t size)
 {
-    thread_cache *tc = enter("malloc()");
+    thread_cache *tc = enter(CALL_MALLOC);
     void *p = do_malloc(size);
     leave(tc);
     return p;
@@ -125,7 +156,7 @@ static inline void do_free(void *ptr)
 
 HMM_EXPORT void free(void *ptr)
 {
-    thread_cache *tc = enter("free()");
+    thread_cache *tc = enter(CALL_FREE);
     do_free(ptr);
     leave(tc);
 }
@@ -148,7 +179,7 @@ static void *do_calloc(size_t nmemb, size_t size)
 
 HMM_EXPORT void *calloc(size_t nmemb, size_t size)
 {
-    thread_cache *tc = enter("calloc()");
+    thread_cache *tc = enter(CALL_CALLOC);
     void *p = do_calloc(nmemb, size);
     leave(tc);
     return p;
@@ -168,7 +199,7 @@ static inline void *do_realloc(void *ptr, size_t size)
 
 HMM_EXPORT void *realloc(void *ptr, size_t size)
 {
-    thread_cache *tc = enter("realloc()");
+    thread_cache *tc = enter(CALL_REALLOC);
     void *p = do_realloc(ptr, size);
     leave(tc);
     return p;
@@ -179,13 +210,13 @@ HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return refuse(ENOMEM);
-    thread_cache *tc = enter("reallocarray()");
+    thread_cache *tc = enter(CALL_REALLOCARRAY);
     void *p = do_realloc(ptr, total);
     leave(tc);
     return p;
 }
 
-static void *aligned(const char *call, size_t alignment, size_t size)
+static void *aligned(enum hmm_call call, size_t alignment, size_t size)
 {
     thread_cache *tc = enter(call);
     hmm_heap *h = process_heap_lock();
@@ -199,7 +230,7 @@ HMM_EXPORT void *memalign(size_t alignment, size_t size)
 {
     if (alignment > SIZE_MAX / 2 + 1)
         return refuse(EINVAL);
-    void *p = aligned("memalign()", alignment, size); /* the core rounds odd alignments up */
+    void *p = aligned(CALL_MEMALIGN, alignment, size); /* the core rounds odd alignments up */
     return p ? p : nomem();
 }
 
@@ -208,7 +239,7 @@ HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
     if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
         return EINVAL;
     int saved_errno = errno;
-    void *p = aligned("posix_memalign()", alignment, size);
+    void *p = aligned(CALL_POSIX_MEMALIGN, alignment, size);
     errno = saved_errno;
     if (!p)
         return ENOMEM;
@@ -220,13 +251,13 @@ HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
 {
     if (!is_power_of_two(alignment))
         return refuse(EINVAL);
-    void *p = aligned("aligned_alloc()", alignment, size);
+    void *p = aligned(CALL_ALIGNED_ALLOC, alignment, size);
     return p ? p : nomem();
 }
 
 HMM_EXPORT void *valloc(size_t size)
 {
-    void *p = aligned("valloc()", (size_t)getpagesize(), size);
+    void *p = aligned(CALL_VALLOC, (size_t)getpagesize(), size);
     return p ? p : nomem();
 }
 
@@ -236,7 +267,7 @@ HMM_EXPORT void *pvalloc(size_t size)
     if (size > SIZE_MAX - page)
         return refuse(ENOMEM);
     size_t rounded = size ? align_up(size, page) : page;
-    void *p = aligned("pvalloc()", page, rounded);
+    void *p = aligned(CALL_PVALLOC, page, rounded);
     return p ? p : nomem();
 }
 
@@ -244,7 +275,7 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr)
         return 0;
-    thread_cache *tc = enter("malloc_usable_size()");
+    thread_cache *tc = enter(CALL_USABLE_SIZE);
     hmm_heap *h = process_heap_lock();
     size_t n = hmm_heap_usable_size(h, ptr);
     process_heap_unlock();
@@ -256,7 +287,7 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 HMM_EXPORT void free_sized(void *ptr, size_t size)
 {
     (void)size;
-    thread_cache *tc = enter("free_sized()");
+    thread_cache *tc = enter(CALL_FREE_SIZED);
     do_free(ptr);
     leave(tc);
 }
@@ -265,7 +296,7 @@ HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
-    thread_cache *tc = enter("free_aligned_sized()");
+    thread_cache *tc = enter(CALL_FREE_ALIGNED_SIZED);
     do_free(ptr);
     leave(tc);
 }
@@ -296,7 +327,7 @@ static struct mallinfo2 do_mallinfo2(void)
 
 HMM_EXPORT struct mallinfo2 mallinfo2(void)
 {
-    thread_cache *tc = enter("mallinfo2()");
+    thread_cache *tc = enter(CALL_MALLINFO2);
     struct mallinfo2 info = do_mallinfo2();
     leave(tc);
     return info;
@@ -306,7 +337,7 @@ static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (i
 
 HMM_EXPORT struct mallinfo mallinfo(void)
 {
-    thread_cache *tc = enter("mallinfo()");
+    thread_cache *tc = enter(CALL_MALLINFO);
     struct mallinfo2 wide = do_mallinfo2();
     leave(tc);
     struct mallinfo info = {0};
@@ -320,7 +351,7 @@ HMM_EXPORT struct mallinfo mallinfo(void)
 
 HMM_EXPORT void malloc_stats(void)
 {
-    thread_cache *tc = enter("malloc_stats()");
+    thread_cache *tc = enter(CALL_MALLOC_STATS);
     struct hmm_stats s;
     process_heap_stats(&s);
     hmm_heap *h = process_heap_lock();
@@ -333,7 +364,7 @@ HMM_EXPORT void malloc_stats(void)
 
 HMM_EXPORT int malloc_trim(size_t pad)
 {
-    thread_cache *tc = enter("malloc_trim()");
+    thread_cache *tc = enter(CALL_MALLOC_TRIM);
     hmm_heap *h = process_heap_lock();
     h->call = "malloc_trim()";
     int released = hmm_heap_trim(h, pad);

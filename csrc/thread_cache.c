@@ -102,8 +102,8 @@ void cache_start_if_new(void)
      * comes back here, sees CACHE_STARTING and goes the slow way.  It is a
      * call from inside malloc that is no re-entry. */
     tc->state = CACHE_STARTING;
-    const char *in_call = tc->in_call;
-    tc->in_call = NULL;
+    uint8_t in_call = tc->in_call;
+    tc->in_call = 0;
     int failed = pthread_setspecific(exit_key, tc) != 0;
     tc->in_call = in_call;
     if (failed) {

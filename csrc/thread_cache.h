@@ -51,9 +51,10 @@ typedef struct thread_cache {
     uint64_t callocs;
     uint64_t reallocs;
     uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
-    /* The malloc call this thread is inside, or NULL: a signal handler that
-     * calls malloc meanwhile is caught (malloc_api.c). */
-    const char *in_call;
+    /* The malloc call this thread is inside (malloc_api.c numbers them
+     * from 1), or 0: a signal handler that calls malloc meanwhile is
+     * caught.  A byte, so that marking costs one store of a constant. */
+    uint8_t in_call;
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
