@@ -6,14 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void (*volatile free_fn)(void *) = free;
-
-/* Hides where a pointer came from, so gcc does not see the overflow. */
-__attribute__((noinline)) static char *hide(char *p)
-{
-    __asm__ volatile("" : "+r"(p));
-    return p;
-}
+#include "misuse.h"
 
 int main(void)
 {

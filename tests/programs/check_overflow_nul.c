@@ -7,14 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void (*volatile free_fn)(void *) = free;
-
-/* Hides where a pointer came from, so gcc does not see the overflow. */
-__attribute__((noinline)) static char *hide(char *p)
-{
-    __asm__ volatile("" : "+r"(p));
-    return p;
-}
+#include "misuse.h"
 
 int main(void)
 {

@@ -6,15 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "misuse.h"
+
 static void *(*volatile realloc_fn)(void *, size_t) = realloc;
 static void *volatile sink;
-
-/* Hides where a pointer came from, so gcc does not see the overflow. */
-__attribute__((noinline)) static char *hide(char *p)
-{
-    __asm__ volatile("" : "+r"(p));
-    return p;
-}
 
 int main(void)
 {
