@@ -40,15 +40,19 @@
  * Each segment ends with a 16-byte end marker: a block header whose size is
  * 0 and whose IN_USE bit is set, so merging never runs off the segment.
  *
- * The size word is sealed: its top 16 bits are a check of the other 48 and
- * of the header's own address, keyed by the process's secret:
+ * The size word is sealed: its top 16 bits are a check of the other 48 (but
+ * PREV_IN_USE) and of the header's own address, keyed by the process's
+ * secret:
  *
  *   size word:  | check (16) | size (44..4) | MAPPED | PREV_IN_USE | IN_USE |
  *
  * An overflow from the previous block, even one NUL byte, or a pointer into
  * the middle of a block, gives a header whose check does not match (the
  * chance of a match by accident is 1 in 65536), so free() can tell a real
- * block from anything else in O(1).  Blocks are therefore smaller than
+ * block from anything else in O(1).  PREV_IN_USE is left out so that a
+ * neighbour's change costs one bit flip, not a new seal; a PREV_IN_USE
+ * cleared by a stray write is caught anyway, when free() finds no sealed
+ * free block of the footer's size before the block.  Blocks are therefore smaller than
  * 2^48 bytes, which no x86-64 address space can exceed anyway.
  *
  * Free-list links (next_free, prev_free) are sealed too, the way glibc's
@@ -79,6 +83,7 @@
 #define HMM_CHECK_SHIFT 48
 #define HMM_FIELD_MASK (((size_t)1 << HMM_CHECK_SHIFT) - 1) /* size and flags */
 #define HMM_SIZE_MASK (HMM_FIELD_MASK & ~(size_t)HMM_FLAG_MASK)
+#define HMM_SEALED_MASK (HMM_FIELD_MASK & ~(size_t)HMM_PREV_IN_USE) /* what the seal covers */
 
 /* The process's secret: keys the header checks and the link sealing.  Set
  * once, before the first block is written (heap.c), never changed after;
@@ -110,19 +115,20 @@ static inline size_t block_size_for(size_t request)
     return size < HMM_MIN_BLOCK ? HMM_MIN_BLOCK : size;
 }
 
-/* The check bits for a header at b holding `fields` (size and flags). */
+/* The check bits for a header at b holding `fields` (size and flags;
+ * PREV_IN_USE, if there, does not count). */
 static inline size_t header_check(const hmm_block *b, size_t fields)
 {
     /* A multiply's top bits depend on every bit below them; multiplying
      * by the secret (odd) keys the check in one instruction. */
-    return (((uintptr_t)b ^ fields) * hmm_secret) & ~HMM_FIELD_MASK;
+    return (((uintptr_t)b ^ (fields & HMM_SEALED_MASK)) * hmm_secret) & ~HMM_FIELD_MASK;
 }
 
 /* Zero when b's header is sealed right; works on a copy of the word, so
  * that a header read once is checked and used as the same value. */
 static inline size_t header_fault(const hmm_block *b, size_t word)
 {
-    return (word ^ header_check(b, word & HMM_FIELD_MASK)) & ~HMM_FIELD_MASK;
+    return (word ^ header_check(b, word)) & ~HMM_FIELD_MASK;
 }
 static inline int block_header_ok(const hmm_block *b) { return header_fault(b, b->size_flags) == 0; }
 
@@ -155,14 +161,14 @@ static inline void block_set(hmm_block *b, size_t size, int in_use)
     block_write(b, size | (b->size_flags & HMM_PREV_IN_USE) | (in_use ? HMM_IN_USE : 0));
 }
 
-/* Set or clear b's PREV_IN_USE bit.  A header that was not sealed right
- * stays wrong by as much: updating a neighbour must not launder a header
- * an overflow has hit. */
+/* Set or clear b's PREV_IN_USE bit (outside the seal: a header an overflow
+ * has hit stays as broken as it was). */
 static inline void block_set_prev_in_use(hmm_block *b, int prev_in_use)
 {
-    size_t word = b->size_flags;
-    size_t fields = (word & HMM_FIELD_MASK & ~(size_t)HMM_PREV_IN_USE) | (prev_in_use ? HMM_PREV_IN_USE : 0);
-    b->size_flags = fields | header_check(b, fields) | header_fault(b, word);
+    if (prev_in_use)
+        b->size_flags |= HMM_PREV_IN_USE;
+    else
+        b->size_flags &= ~(size_t)HMM_PREV_IN_USE;
 }
 
 /* Mark b free or in use, keeping the next block's PREV_IN_USE bit and b's

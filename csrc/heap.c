@@ -107,19 +107,29 @@ static void retire_top(hmm_heap *h)
 }
 
 /*
- * Is the free neighbour n, `size` bytes by its header or by its footer, fit
- * to merge with?  Its header must be sealed, free and of that size, inside
- * a segment.  A neighbour that is not is reported (an overflow or a write
- * after free hit it) and left alone.
+ * Is a free neighbour fit to merge with?  The one after a block is found
+ * through the block's own (sealed) size, so its header need only be
+ * sealed.  The one before is found through the footer word, which a write
+ * after free can reach: it must lie in the heap and its header must be
+ * sealed, free and of the footer's size.  A neighbour that fails is
+ * reported (an overflow or a write after free hit it) and left alone.
  */
-static int free_neighbour_ok(hmm_heap *h, hmm_block *n, size_t size)
+static int next_mergeable(hmm_heap *h, hmm_block *next)
 {
-    hmm_segment *s = heap_segment_of(h, n);
-    if (s && n >= segment_first_block(s) && !((uintptr_t)n & (HMM_ALIGNMENT - 1)) &&
-        block_header_ok(n) && !block_in_use(n) && block_size(n) == size &&
-        size <= (size_t)((char *)segment_end_marker(s) - (char *)n))
+    if (__builtin_expect(block_header_ok(next), 1))
         return 1;
-    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(n), NULL, 0);
+    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
+    return 0;
+}
+
+static int prev_mergeable(hmm_heap *h, hmm_block *b)
+{
+    hmm_block *prev = block_prev(b);
+    if (__builtin_expect(b->prev_size <= (uintptr_t)b - h->placement.low &&
+                             !((uintptr_t)prev & (HMM_ALIGNMENT - 1)) && block_header_ok(prev) &&
+                             !block_in_use(prev) && block_size(prev) == b->prev_size, 1))
+        return 1;
+    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(prev), NULL, 0);
     return 0;
 }
 
@@ -136,14 +146,14 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
      * a stale "in use" header there would let a double free through. */
     block_set(b, size, 0);
     hmm_block *next = (hmm_block *)((char *)b + size);
-    if (!block_in_use(next) && free_neighbour_ok(h, next, block_size(next))) {
+    if (!block_in_use(next) && next_mergeable(h, next)) {
         /* (the end marker counts as in use) */
         take_free(h, next);
         size += block_size(next);
         if (h->check_level) /* its links are free memory now; its header stays */
             guard_fill_free(block_payload(next), next + 1);
     }
-    if (!block_prev_in_use(b) && free_neighbour_ok(h, block_prev(b), b->prev_size)) {
+    if (!block_prev_in_use(b) && prev_mergeable(h, b)) {
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
@@ -163,7 +173,7 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
         return;
     block_set(b, want, 1);
     hmm_block *rest = (hmm_block *)((char *)b + want);
-    block_write(rest, HMM_PREV_IN_USE);
+    rest->size_flags = HMM_PREV_IN_USE; /* all release_block keeps of it */
     release_block(h, rest, have - want);
 }
 
@@ -596,7 +606,7 @@ static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
         next = block_next(b);
     }
     if (!block_in_use(next) && have + block_size(next) >= want &&
-        free_neighbour_ok(h, next, block_size(next))) { /* grow into the free neighbour */
+        next_mergeable(h, next)) { /* grow into the free neighbour */
         size_t merged = have + block_size(next);
         take_free(h, next);
         block_mark(b, merged, 1);
@@ -647,7 +657,7 @@ static void *allocate_aligned(hmm_heap *h, size_t alignment, size_t size)
             size_t lead = (size_t)(aligned - payload);
             size_t total = block_size(b);
             hmm_block *nb = block_of(aligned);
-            block_write(nb, HMM_PREV_IN_USE);
+            nb->size_flags = HMM_PREV_IN_USE; /* all block_set keeps of it */
             block_set(nb, total - lead, 1);
             release_block(h, b, lead); /* b's footer goes into nb->prev_size */
             b = nb;

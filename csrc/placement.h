@@ -100,6 +100,15 @@ static inline hmm_block *link_follow(hmm_placement *p, hmm_block *b, hmm_block *
 static inline hmm_block *next_of(hmm_placement *p, hmm_block *b) { return link_follow(p, b, &b->next_free); }
 static inline hmm_block *prev_of(hmm_placement *p, hmm_block *b) { return link_follow(p, b, &b->prev_free); }
 static inline void set_next(hmm_block *b, const hmm_block *to) { b->next_free = link_seal(&b->next_free, to); }
+/* Do b's neighbours on its list link back to b ("safe unlinking": a
+ * neighbour that does not was overwritten)?  The stored links are compared
+ * sealed, so nothing more needs checking. */
+static inline int links_back(const hmm_block *b, const hmm_block *next, const hmm_block *prev,
+                             hmm_block *const *head)
+{
+    return (!next || next->prev_free == link_seal(&next->prev_free, b)) &&
+           (prev ? prev->next_free == link_seal(&prev->next_free, b) : *head == b);
+}
 static inline void set_prev(hmm_block *b, const hmm_block *to) { b->prev_free = link_seal(&b->prev_free, to); }
 /* For the checkers, which count rather than report. */
 static inline const hmm_block *next_raw(const hmm_block *b) { return link_seal(&b->next_free, b->next_free); }

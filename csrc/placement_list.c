@@ -34,9 +34,7 @@ void list_remove(hmm_placement *p, hmm_block *b)
 {
     hmm_block *next = next_of(p, b);
     hmm_block *prev = prev_of(p, b);
-    /* Unlink only what links back to b ("safe unlinking"): a neighbour
-     * that does not was overwritten. */
-    if ((next && prev_of(p, next) != b) || (prev ? next_of(p, prev) != b : p->list != b)) {
+    if (!links_back(b, next, prev, &p->list)) {
         p->on_corrupt(p, b);
         return;
     }

@@ -97,9 +97,7 @@ void segregated_remove(hmm_placement *p, hmm_block *b)
     hmm_block **head = &p->classes[c.fl][c.sl];
     hmm_block *next = next_of(p, b);
     hmm_block *prev = prev_of(p, b);
-    /* Unlink only what links back to b ("safe unlinking"): a neighbour
-     * that does not was overwritten. */
-    if ((next && prev_of(p, next) != b) || (prev ? next_of(p, prev) != b : *head != b)) {
+    if (!links_back(b, next, prev, head)) {
         p->on_corrupt(p, b);
         return;
     }

@@ -85,13 +85,14 @@ static inline void cache_link(hmm_block *b, hmm_block *next)
 /* Report a parked block whose mark or link was overwritten, and abort. */
 void cache_corrupt(hmm_block *b) __attribute__((noreturn, cold));
 
-/* The block after b in its bin, checked: b must still carry the mark, and
- * the link must reveal an aligned address.  A write after free into a
- * parked block's first 16 bytes fails one or the other. */
+/* The block after b in its bin, checked: the link must reveal an aligned
+ * address.  A write after free over it reveals a random one (15 times in
+ * 16 misaligned), never one of the writer's choosing.  (A write over the
+ * mark alone harms nothing: the block is handed out as it is.) */
 static inline hmm_block *cache_next(hmm_block *b)
 {
     hmm_block *next = link_seal(&b->next_free, b->next_free);
-    if (__builtin_expect((uint64_t)(uintptr_t)b->prev_free != cache_key || link_misaligned(next), 0))
+    if (__builtin_expect(link_misaligned(next), 0))
         cache_corrupt(b);
     return next;
 }
@@ -153,7 +154,7 @@ static inline int cache_put(void *ptr)
      * only for exactly IN_USE, and rotating them to the top turns any
      * other flag into a huge number, as a broken seal is already; what
      * remains is (size - 32) / 16. */
-    flags ^= header_check(b, flags & HMM_FIELD_MASK);
+    flags ^= header_check(b, flags);
     size_t key = (flags & ~(size_t)HMM_PREV_IN_USE) - (HMM_MIN_BLOCK | HMM_IN_USE);
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)

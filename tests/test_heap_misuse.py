@@ -32,7 +32,13 @@ import hmm
 from hmm import HeapError
 
 KiB = 1024
-HEAP_BYTES = 1024 * KiB
+MiB = 1024 * KiB
+# Above the largest threshold at which the C library's malloc maps a request
+# of its own (32 MiB), so that every heap's buffer is a fresh mapping, at the
+# same offset from a page boundary.  memalign lays blocks out by absolute
+# address: with the buffer always placed alike, an example replays alike.
+# The heap uses only what the break is moved over.
+HEAP_BYTES = 36 * MiB
 
 HEADER = 16          # a block's header: prev_size and the sealed size word
 OVERHEAD = 8         # what an in-use block costs (its footer is lent out)
@@ -309,15 +315,23 @@ class MisuseMachine(RuleBasedStateMachine):
         self.heap.scribble(address, original)
         self.healthy(f"after putting back the bytes of {why}")
 
+    def in_use_counts(self):
+        stats = self.heap.stats()
+        return stats["blocks_in_use"], stats["bytes_in_use"]
+
     @precondition(lambda self: self.model and not self.check_level)
     @rule(data=st.data(), k=st.integers(1, 24), call=st.sampled_from(["free", "realloc"]),
           victim=st.sampled_from(["this", "next"]), n=st.integers(1, 300))
     def overflow_into_next_header(self, data, k, call, victim, n):
         """Default mode: k bytes past a block's usable bytes land on the next
-        block's size word; freeing either block must report that header."""
+        block's size word; free or realloc of either block must report that
+        header, and do nothing else."""
         address = self.pick(data)
         at = address + self.heap.usable_size(address)       # the next size word
         following = at - OVERHEAD                          # the next block
+        next_payload = following + HEADER
+        top = self.top()
+        next_is_top = top is not None and top.address == next_payload
         k = min(k, self.heap.address + self.heap.size - at)
         before = self.snapshot()
         original = peek(self.heap, at, k)
@@ -334,17 +348,25 @@ class MisuseMachine(RuleBasedStateMachine):
             note(f"checker after the overflow: {report!r}")
             self.restore(at, original, "an overflow")
             return
-        next_payload = following + HEADER
         target = address
         if victim == "next":
-            if next_payload not in self.model:
-                event("overflow: next block not live, freeing this one")
-            else:
+            if next_payload in self.model:
                 target = next_payload
+            else:
+                event("overflow: next block not live, this one instead")
+        if target == address and next_is_top and call == "realloc":
+            # A realloc that let this through would allocate from a top
+            # whose size is garbage and write outside the heap, killing the
+            # interpreter (test_malloc_after_an_overflow_into_the_top_header
+            # shows it in a process of its own).  free() cannot.
+            call = "free"
+        counts = self.in_use_counts()
         exc = raises(self.heap.free, target) if call == "free" else \
             raises(self.heap.realloc, target, n)
         assert (exc.fault, str(exc)) == (
             "corrupt_header", f"hmm: {call}(): corrupted block header at {next_payload:#x}")
+        assert self.in_use_counts() == counts, \
+            f"{call}() reported the corrupted header, then went on and changed the heap"
         self.restore(at, original, "an overflow")
         assert self.snapshot() == before, "a call that reported a corrupted header changed the heap"
         self.verify(address)
@@ -414,24 +436,29 @@ class MisuseMachine(RuleBasedStateMachine):
         if again is None:
             self.restore(at, bytes([FREE_FILL]), "a write after free")
             return
+        self.adopt(again, request)
         block = self.block_at(again)
         start = again - HEADER
-        handed_out = start + HEADER + 16 <= at < start + block.size
-        if not handed_out:
-            event("write after free: block not handed out again")
-            self.adopt(again, request)
-            self.restore(at, bytes([FREE_FILL]), "a write after free")
+        if start + HEADER + 16 <= at < start + block.size:
+            assert at >= start + block_size_for(request, 1), (
+                f"malloc({request}) handed out {again:#x} (block of {block.size} bytes) "
+                f"without reporting the write after free at {at:#x}")
+            # The byte lies in the tail that the block keeps because it is
+            # too small to split off.  That miss has its own failing test,
+            # test_write_after_free_in_the_tail_of_a_reused_block; here the
+            # block is taken as handed out, its canary over the byte.
+            event("write after free: missed in an unsplit tail")
+            self.healthy("after the canary covered a write after free")
             return
-        assert at >= start + block_size_for(request, 1), (
-            f"malloc({request}) handed out {again:#x} (block of {block.size} bytes) "
-            f"without reporting the write after free at {at:#x}")
-        # The byte lies in the tail that the block keeps because it is too
-        # small to split off.  That miss has its own failing test,
-        # test_write_after_free_in_the_tail_of_a_reused_block; here the
-        # block is taken as handed out, its canary over the byte.
-        event("write after free: missed in an unsplit tail")
-        self.adopt(again, request)
-        self.healthy("after a write after free the canary covered")
+        holder = self.free_block_holding(at)
+        if holder is not None and at < holder.address + 16:
+            # Split off: the byte is now a free block's header or links,
+            # written by the core (and no longer checked).
+            event("write after free: overwritten by a split")
+            self.healthy("after a split wrote over a write after free")
+            return
+        event("write after free: block not handed out again")
+        self.restore(at, bytes([FREE_FILL]), "a write after free")
 
     @rule(data=st.data(), tries=st.integers(1, 8))
     def overwrite_free_links(self, data, tries):
@@ -522,3 +549,120 @@ SETTINGS = settings(
 @pytest.mark.parametrize("policy", hmm.POLICIES)
 def test_heap_misuse(policy, check):
     run_state_machine_as_test(lambda: MisuseMachine(policy, check), settings=SETTINGS)
+
+
+# ---- single cases the machine found ------------------------------------------
+# Each is the smallest program that shows the core breaking the misuse spec.
+
+
+@pytest.mark.parametrize("call", ["free", "realloc"])
+@pytest.mark.parametrize("byte, flip", [(1, 0x01), (0, 0x01)], ids=["size", "in-use-bit"])
+def test_overflow_into_the_next_header_is_reported_by_this_block(call, byte, flip):
+    """One byte past a block's usable bytes changes the next block's size
+    word: bit 8 of its size (its flags stay), or its in-use bit (it looks
+    free).  free() or realloc() of the overflowing block must report that
+    header and do nothing else.  (It frees the block, without a word in the
+    first case, after the report in the second.)"""
+    heap = hmm.Heap(1 << 20)
+    a = heap.alloc(24)
+    b = heap.alloc(24)
+    heap.alloc(24)                       # keeps b off the top
+    before = heap.walk()
+    size_word = a + heap.usable_size(a)
+    original = peek(heap, size_word + byte, 1)
+    heap.scribble(size_word + byte, bytes([original[0] ^ flip]))
+    assert heap.check() > 0
+    try:
+        result = heap.free(a) if call == "free" else heap.realloc(a, 100)
+    except HeapError as exc:
+        fault, message = exc.fault, str(exc)
+    else:
+        fault, message = None, f"returned {result!r}"
+    heap.scribble(size_word + byte, original)
+    changed_heap = heap.walk() != before or heap.check() != 0
+    assert (fault, message, changed_heap) == (
+        "corrupt_header", f"hmm: {call}(): corrupted block header at {b:#x}", False), \
+        f"{call}() of the block below the overwritten header: {message!r}, heap changed: {changed_heap}"
+
+
+def test_malloc_after_an_overflow_into_the_top_header():
+    """One byte past the block below the top lands in the top's size word
+    and makes it 8 MiB bigger.  The next malloc takes the top without
+    checking its seal, and writes 8 MiB past the heap's end: here inside a
+    buffer big enough to see it, in a smaller one outside it, where it kills
+    the interpreter.  It must report the header and write nothing."""
+    heap = hmm.Heap(HEAP_BYTES)
+    a = heap.alloc(24)
+    top = heap.walk()[-1]
+    assert not top.used and top.address == a + 32
+    end = top.address - HEADER + top.size + HEADER      # past the end marker
+    size_word = a + heap.usable_size(a)
+    original = peek(heap, size_word + 2, 1)
+    heap.scribble(size_word + 2, bytes([original[0] ^ 0x7F]))
+    try:
+        heap.alloc(100)
+    except HeapError as exc:
+        fault, message = exc.fault, str(exc)
+    else:
+        fault, message = None, "returned"
+    beyond = peek(heap, end, heap.address + heap.size - end)
+    first = len(beyond) - len(beyond.lstrip(b"\0"))      # the first byte written there
+    wrote = first < len(beyond)
+    assert not wrote, f"malloc wrote past the heap's end: at {end + first:#x}, {first} bytes beyond it"
+    assert (fault, message) == (
+        "corrupt_header", f"hmm: malloc(): corrupted block header at {top.address:#x}")
+
+
+def test_write_after_free_in_the_tail_of_a_reused_block():
+    """Check mode: malloc(40) is a block of 64 bytes.  Freed, it is written
+    to 40 bytes in; malloc(24) needs 48 bytes and gets that block back
+    whole, since a 16-byte tail is too small to split off.  malloc checks
+    the fill over the 48 bytes it needs only, and the canary then covers
+    the byte: the write after free is never reported."""
+    heap = hmm.Heap(1 << 20, check=1)
+    a = heap.alloc(40)
+    heap.alloc(40)                       # keeps a off the top
+    heap.free(a)
+    at = a + 40
+    heap.scribble(at, b"\x41")
+    assert f"write after free at {at:#x}" in heap.check_report().splitlines()
+    try:
+        b = heap.alloc(24)
+    except HeapError as exc:
+        assert (exc.fault, str(exc)) == ("write_after_free", f"hmm: malloc(): write after free at {at:#x}")
+    else:
+        pytest.fail(f"malloc(24) handed out {b:#x} (the freed block at {a:#x} of 64 bytes: "
+                    f"{b == a}) without reporting the write after free at {at:#x}; "
+                    f"the checker now finds {heap.check()} problems")
+
+
+def test_free_inside_a_block_over_an_old_header():
+    """Default mode: x and y, two blocks of 32 bytes, are freed and merge;
+    y's header stays where it was, sealed and marked free.  malloc(56) hands
+    out the merged 64 bytes, and the program writes nothing.  free(w + 32),
+    a pointer inside that live block, is reported as a double free of a
+    block of 32 bytes instead of an invalid pointer inside the block."""
+    heap = hmm.Heap(1 << 20)
+    x = heap.alloc(24)
+    y = heap.alloc(24)
+    heap.alloc(24)                       # keeps them off the top
+    heap.free(y)
+    heap.free(x)
+    w = heap.alloc(56)
+    assert w == x and heap.walk()[0].size == 64
+    pointer = w + 32                     # y's old pointer
+    exc = raises(heap.free, pointer)
+    assert (exc.fault, str(exc)) == (
+        "invalid_pointer", f"hmm: free(): invalid pointer {pointer:#x} (inside the block at {w:#x} of 64 bytes)")
+
+
+def test_overflow_of_malloc_0_names_0_bytes():
+    """Check mode: one byte written into a malloc(0).  The spec's line says
+    'past the R bytes of P' with R the size asked for, here 0; the core
+    prints 'past the end of P', its line for a request word it cannot read."""
+    heap = hmm.Heap(1 << 20, check=1)
+    p = heap.alloc(0)
+    heap.scribble(p, b"\x00")
+    exc = raises(heap.free, p)
+    assert (exc.fault, str(exc)) == (
+        "overflow", f"hmm: free(): buffer overflow at {p:#x} (past the 0 bytes of {p:#x})")
