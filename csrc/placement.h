@@ -110,6 +110,13 @@ static inline int links_back(const hmm_block *b, const hmm_block *next, const hm
            (prev ? prev->next_free == link_seal(&prev->next_free, b) : *head == b);
 }
 static inline void set_prev(hmm_block *b, const hmm_block *to) { b->prev_free = link_seal(&b->prev_free, to); }
+/* The most blocks a list can hold: a walk that goes on longer is going
+ * round a cycle overwritten links made, and must stop. */
+static inline size_t placement_most_blocks(const hmm_placement *p)
+{
+    return (p->high - p->low) / HMM_MIN_BLOCK + 1;
+}
+
 /* For the checkers, which count rather than report. */
 static inline const hmm_block *next_raw(const hmm_block *b) { return link_seal(&b->next_free, b->next_free); }
 static inline const hmm_block *prev_raw(const hmm_block *b) { return link_seal(&b->prev_free, b->prev_free); }

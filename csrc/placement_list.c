@@ -48,21 +48,25 @@ void list_remove(hmm_placement *p, hmm_block *b)
         set_prev(next, prev);
 }
 
-hmm_block *list_find_first(hmm_placement *p, size_t size)
+/* The first block big enough in [from, to), or NULL.  A walk longer than
+ * the list can be is a cycle: reported, and ended. */
+static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_block *to, size_t size)
 {
-    for (hmm_block *b = p->list; b; b = next_of(p, b))
+    size_t left = placement_most_blocks(p);
+    for (hmm_block *b = from; b != to; b = next_of(p, b)) {
+        if (!left--) {
+            p->on_corrupt(p, b);
+            return NULL;
+        }
         if (block_size(b) >= size)
             return b;
+    }
     return NULL;
 }
 
-/* The first block big enough in [from, to), or NULL. */
-static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_block *to, size_t size)
+hmm_block *list_find_first(hmm_placement *p, size_t size)
 {
-    for (hmm_block *b = from; b != to; b = next_of(p, b))
-        if (block_size(b) >= size)
-            return b;
-    return NULL;
+    return first_between(p, p->list, NULL, size);
 }
 
 hmm_block *list_find_next(hmm_placement *p, size_t size)
@@ -79,7 +83,12 @@ hmm_block *list_find_next(hmm_placement *p, size_t size)
 hmm_block *list_find_best(hmm_placement *p, size_t size)
 {
     hmm_block *best = NULL;
+    size_t left = placement_most_blocks(p);
     for (hmm_block *b = p->list; b; b = next_of(p, b)) {
+        if (!left--) { /* a cycle */
+            p->on_corrupt(p, b);
+            return NULL;
+        }
         size_t have = block_size(b);
         if (have < size || (best && have >= block_size(best)))
             continue;
@@ -92,7 +101,8 @@ hmm_block *list_find_best(hmm_placement *p, size_t size)
 
 void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
-    for (const hmm_block *b = p->list; b && link_plausible(p, b); b = next_raw(b))
+    size_t left = placement_most_blocks(p);
+    for (const hmm_block *b = p->list; b && link_plausible(p, b) && left--; b = next_raw(b))
         if (visit((hmm_block *)b, ctx))
             return;
 }
@@ -102,9 +112,10 @@ unsigned list_check(const hmm_placement *p)
     unsigned broken = 0;
     int rover_seen = p->rover == NULL;
     const hmm_block *prev = NULL;
+    size_t left = placement_most_blocks(p);
     for (const hmm_block *b = p->list; b; prev = b, b = next_raw(b)) {
-        if (!link_plausible(p, b))
-            return broken + 1; /* an overwritten link: cannot walk on */
+        if (!link_plausible(p, b) || !left--)
+            return broken + 1; /* an overwritten link, or a cycle: cannot walk on */
         broken += prev_raw(b) != prev; /* the back links disagree */
         broken += block_in_use(b);     /* a block in use is filed */
         rover_seen |= b == p->rover;

@@ -146,9 +146,10 @@ hmm_block *segregated_find(hmm_placement *p, size_t size)
 
 void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
+    size_t left = placement_most_blocks(p); /* a cycle ends the walk */
     for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++)
         for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++)
-            for (const hmm_block *b = p->classes[fl][sl]; b && link_plausible(p, b); b = next_raw(b))
+            for (const hmm_block *b = p->classes[fl][sl]; b && link_plausible(p, b) && left--; b = next_raw(b))
                 if (visit((hmm_block *)b, ctx))
                     return;
 }
@@ -160,9 +161,10 @@ unsigned segregated_check(const hmm_placement *p)
         for (unsigned sl = 0; sl < HMM_SL_COUNT; sl++) {
             const hmm_block *head = p->classes[fl][sl];
             const hmm_block *prev = NULL;
+            size_t left = placement_most_blocks(p);
             for (const hmm_block *b = head; b; prev = b, b = next_raw(b)) {
-                if (!link_plausible(p, b)) {
-                    broken++; /* an overwritten link: cannot walk on */
+                if (!link_plausible(p, b) || !left--) {
+                    broken++; /* an overwritten link, or a cycle: cannot walk on */
                     break;
                 }
                 size_class c = class_of(block_size(b));

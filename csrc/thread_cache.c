@@ -53,7 +53,8 @@ static void cache_thread_exit(void *arg)
     hmm_heap *h = process_heap_lock();
     h->call = "free()";
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
-        for (hmm_block *b = tc->bins[c], *next; b; b = next) {
+        hmm_block *b = tc->bins[c], *next;
+        for (uint32_t left = tc->counts[c]; b && left; b = next, left--) { /* no further: a cycle */
             next = cache_next(b);
             b->prev_free = NULL;
             heap_free_block(h, b);
