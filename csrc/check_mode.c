@@ -95,9 +95,7 @@ int guard_intact(hmm_heap *h, const hmm_block *b)
     const unsigned char *changed = guard_canary_changed(b);
     if (!changed)
         return 1;
-    size_t request = guard_request(b);
-    misuse_report(h, HMM_FAULT_OVERFLOW, changed, block_payload((hmm_block *)b),
-                  request == SIZE_MAX ? 0 : request);
+    misuse_report(h, HMM_FAULT_OVERFLOW, changed, block_payload((hmm_block *)b), guard_request(b));
     return 0;
 }
 

@@ -335,6 +335,10 @@ static int trim_top(hmm_heap *h, size_t pad)
     hmm_block *top = h->top;
     if (!top)
         return 0;
+    if (!block_header_ok(top)) {
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(top), NULL, 0);
+        return 0;
+    }
     size_t size = block_size(top);
     size_t keep = pad > HMM_MIN_BLOCK ? align_up(pad, HMM_ALIGNMENT) : HMM_MIN_BLOCK;
     if (size <= keep)
@@ -407,12 +411,21 @@ static hmm_block *take_block(hmm_heap *h, size_t want)
         misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(b), NULL, 0);
         return NULL;
     }
+    if (!b && h->top && !block_header_ok(h->top)) {
+        /* An overflow from the block below hit the top's size. */
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(h->top), NULL, 0);
+        return NULL;
+    }
     if (!b)
         b = h->top && block_size(h->top) >= want ? h->top : grow(h, want);
     if (!b)
         return NULL;
-    if (h->check_level) { /* the part handed out must still hold the free fill */
-        size_t span = want < block_size(b) ? want : block_size(b);
+    if (h->check_level) {
+        /* What is handed out (the whole block when the rest is too small to
+         * split off) and the header and links a split will write must
+         * still hold the free fill. */
+        size_t size = block_size(b);
+        size_t span = size - want < HMM_MIN_BLOCK ? size : want + sizeof(hmm_block);
         if (!guard_free_intact(h, b + 1, (char *)b + span))
             return NULL;
     }
@@ -723,6 +736,26 @@ static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
     return NULL;
 }
 
+static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr);
+
+/* The block at ptr has a sealed header marked free (or parked): freed
+ * already, unless that header is one a merge left behind inside a block
+ * that is in use again, with ptr pointing into it.  Only a walk tells, and
+ * this is on the way to a report: walk. */
+static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t size)
+{
+    const hmm_block *want = block_of(ptr);
+    hmm_block *end = segment_end_marker(s);
+    for (hmm_block *b = segment_first_block(s); b < end; b = block_next(b)) {
+        if (!block_header_ok(b) || block_size(b) < HMM_MIN_BLOCK ||
+            block_size(b) > (size_t)((char *)end - (char *)b) || (b < want && want < block_next(b) && block_in_use(b)))
+            return explain_bad_pointer(h, s, ptr); /* not freed: say what it is */
+        if (b >= want)
+            break;
+    }
+    return freed_again(h, ptr, size);
+}
+
 /*
  * ptr, in segment s, is not a block start with a sealed header.  Say what it
  * is: walk the segment from its first block (this runs only on the way to an
@@ -792,19 +825,22 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
         return explain_bad_pointer(h, s, ptr);
     size_t size = word & HMM_SIZE_MASK;
     if (!(word & HMM_IN_USE)) /* sealed, so a block once: freed, maybe merged since */
-        return freed_again(h, ptr, size);
+        return freed_block_again(h, s, ptr, size);
     if ((word & HMM_MAPPED) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
         misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
         return NULL;
     }
     if (h->cache_key && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key)
-        return freed_again(h, ptr, size); /* parked in a thread cache */
+        return freed_block_again(h, s, ptr, size); /* parked in a thread cache */
+    /* The next header, which free and realloc will change: an overflow
+     * from b lands there first.  Report it now, before anything changes. */
     hmm_block *next = block_next(b);
-    if (!block_prev_in_use(next)) {
-        /* The two headers disagree: the next one was overwritten (an
-         * overflow from b), or else b's. */
-        const void *broken = block_header_ok(next) ? ptr : block_payload(next);
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, broken, NULL, 0);
+    if (!block_header_ok(next)) {
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
+        return NULL;
+    }
+    if (!block_prev_in_use(next)) { /* sealed both, yet they disagree */
+        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
         return NULL;
     }
     return b;

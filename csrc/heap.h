@@ -162,7 +162,7 @@ const void *large_block_holding(const hmm_heap *h, const void *p);
  *            pointer, the block it points inside (NULL: outside the heap;
  *            == ptr: inside free memory); for an overflow, the block
  *   n        a size: the block's (double free, use after free, inside a
- *            block), or the size asked for (overflow; 0 if unknown) */
+ *            block), or the size asked for (overflow; SIZE_MAX if unknown) */
 void misuse_report(hmm_heap *h, hmm_fault fault, const void *ptr, const void *block, size_t n);
 /* The same, with a ready-made description (the heap check's). */
 void misuse_report_text(hmm_heap *h, hmm_fault fault, const char *text);

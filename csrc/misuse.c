@@ -15,6 +15,7 @@
  *   corrupt header     hmm: free(): corrupted block header at P
  *   corrupt free list  hmm: malloc(): corrupted free list at P
  *   overflow           hmm: free(): buffer overflow at A (past the N bytes of P)
+ *                      hmm: free(): buffer overflow at A (past the end of P)
  *   write after free   hmm: malloc(): write after free at A
  *   heap check         hmm: malloc(): heap check failed: <the first problem>
  */
@@ -75,7 +76,7 @@ void misuse_report(hmm_heap *h, hmm_fault fault, const void *ptr, const void *bl
     case HMM_FAULT_OVERFLOW:
         text_str(&t, "buffer overflow at ");
         text_hex(&t, (uintptr_t)ptr);
-        if (n) {
+        if (n != SIZE_MAX) { /* else the word holding it was overwritten too */
             text_str(&t, " (past the ");
             text_uint(&t, n);
             text_str(&t, " bytes of ");
