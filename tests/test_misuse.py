@@ -229,3 +229,23 @@ def test_check_mode_fills_fresh_memory(compile_c, libhmm, support):
 def test_check_mode_usable_size_is_the_request(compile_c, libhmm, support):
     proc = _run(compile_c("check_usable_size.c"), libhmm, support, CHECK)
     assert (proc.returncode, proc.stdout) == (0, "13\n"), _describe(proc)
+
+
+# Check mode catches everything the default mode does, with the same line:
+# only the block sizes differ (check mode carves room for the canary), so
+# they are left open.  The header-corruption programs are not here: they
+# overflow a block at an offset that, in check mode, is that block's own
+# canary, which the overflow cases above cover.
+IN_CHECK_MODE_TOO = [c for c in CASES if c.env is DEFAULT and not c.name.startswith("corrupt_header")]
+
+
+@pytest.mark.parametrize("case", IN_CHECK_MODE_TOO, ids=[c.name for c in IN_CHECK_MODE_TOO])
+def test_default_mode_misuse_is_caught_in_check_mode_too(compile_c, libhmm, support, case):
+    proc = _run(compile_c(case.program), libhmm, support, CHECK)
+    assert "survived" not in proc.stdout, f"the program outlived its misuse\n{_describe(proc)}"
+    assert proc.returncode == -signal.SIGABRT, _describe(proc)
+    fields = {name: value for name, value in case.fields(_printed(proc.stdout)).items()
+              if name not in SIZES}
+    want, _ = expected(case.line, fields)
+    last = (proc.stderr.splitlines() or [""])[-1]
+    assert re.fullmatch(want, last) or last == want, f"{last!r} does not match {want!r}\n{_describe(proc)}"

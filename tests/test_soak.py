@@ -67,6 +67,7 @@ def test_soak_under_glibc(program, support):
 
 
 def test_soak_under_hmm(program, support):
+    """Default mode: zero corruption, every block accounted for."""
     proc = _run_hmm(program, 6, support)
     ops = _verdict(proc)
     stats = _served_all_of_it(proc, support)
@@ -74,6 +75,9 @@ def test_soak_under_hmm(program, support):
 
 
 def test_soak_under_hmm_check_mode(program, support):
-    proc = _run_hmm(program, 4, support, HMM_CHECK="1")
+    proc = _run_hmm(program, 4, support, HMM_CHECK="2", HMM_CHECK_EVERY="5000")
     _verdict(proc)
-    _served_all_of_it(proc, support)
+    stats = _served_all_of_it(proc, support)
+    # it ran in check mode, with the periodic whole-heap check, and every
+    # call went through the checks (no thread caches)
+    assert stats["check"] == 2 and stats["cached_blocks"] == 0, stats
