@@ -137,11 +137,21 @@ static int prev_mergeable(hmm_heap *h, hmm_block *b)
  * Make [b, b + size) a free block: merge it with a free neighbour on either
  * side, write its header and footer, and give it to placement.  b's header
  * must carry the right PREV_IN_USE bit.  Returns the merged block.
+ *
+ * In check mode, free memory holds the free fill.  The callers that free
+ * bytes which held something else (a block the program freed, new memory)
+ * fill them first (fill_released); a split or a memalign lead gives back
+ * bytes that were free a moment ago and hold the fill already, and must
+ * not pay to fill them again: the rest of a split can be the whole top.
  */
+static void fill_released(hmm_heap *h, hmm_block *b, size_t size)
+{
+    if (h->check_level)
+        guard_fill_free((char *)b + HMM_HEADER_SIZE, (char *)b + size);
+}
+
 static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
-    if (h->check_level) /* what lies free is filled, so a write can be seen */
-        guard_fill_free((char *)b + HMM_HEADER_SIZE, (char *)b + size);
     /* Mark b free even if it is about to be absorbed by its left neighbour:
      * a stale "in use" header there would let a double free through. */
     block_set(b, size, 0);
@@ -250,6 +260,7 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
     hmm_block *marker = segment_end_marker(s);
     block_write(marker, HMM_IN_USE);
     block_write(first, HMM_PREV_IN_USE); /* nothing before it to merge with */
+    fill_released(h, first, (size_t)((char *)marker - (char *)first));
     return release_block(h, first, (size_t)((char *)marker - (char *)first));
 }
 
@@ -286,6 +297,7 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     /* The old end marker becomes the header of the new free space. */
     hmm_block *new_marker = segment_end_marker(s);
     block_write(new_marker, HMM_IN_USE);
+    fill_released(h, marker, incr);
     return release_block(h, marker, incr);
 }
 
@@ -505,6 +517,7 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
         large_free(h, b);
         return;
     }
+    fill_released(h, b, block_size(b));
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
