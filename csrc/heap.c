@@ -114,23 +114,26 @@ static void retire_top(hmm_heap *h)
  * sealed, free and of the footer's size.  A neighbour that fails is
  * reported (an overflow or a write after free hit it) and left alone.
  */
-static int next_mergeable(hmm_heap *h, hmm_block *next)
+/* Out of line: the report must not cost the merges registers. */
+static __attribute__((noinline, cold)) int broken_neighbour(hmm_heap *h, hmm_block *n)
 {
-    if (__builtin_expect(block_header_ok(next), 1))
-        return 1;
-    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
+    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(n), NULL, 0);
     return 0;
 }
 
-static int prev_mergeable(hmm_heap *h, hmm_block *b)
+static inline int next_mergeable(hmm_heap *h, hmm_block *next)
+{
+    return __builtin_expect(block_header_ok(next), 1) ? 1 : broken_neighbour(h, next);
+}
+
+static inline int prev_mergeable(hmm_heap *h, hmm_block *b)
 {
     hmm_block *prev = block_prev(b);
     if (__builtin_expect(b->prev_size <= (uintptr_t)b - h->placement.low &&
                              !((uintptr_t)prev & (HMM_ALIGNMENT - 1)) && block_header_ok(prev) &&
                              !block_in_use(prev) && block_size(prev) == b->prev_size, 1))
         return 1;
-    misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(prev), NULL, 0);
-    return 0;
+    return broken_neighbour(h, prev);
 }
 
 /*
@@ -152,9 +155,6 @@ static void fill_released(hmm_heap *h, hmm_block *b, size_t size)
 
 static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
-    /* Mark b free even if it is about to be absorbed by its left neighbour:
-     * a stale "in use" header there would let a double free through. */
-    block_set(b, size, 0);
     hmm_block *next = (hmm_block *)((char *)b + size);
     if (!block_in_use(next) && next_mergeable(h, next)) {
         /* (the end marker counts as in use) */
@@ -164,6 +164,10 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
             guard_fill_free(block_payload(next), next + 1);
     }
     if (!block_prev_in_use(b) && prev_mergeable(h, b)) {
+        /* b's own header stays behind, inside the merged block: mark it
+         * free (and sealed), or a stale "in use" there would let a double
+         * free of b through. */
+        block_set(b, (size_t)((char *)next - (char *)b), 0);
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
@@ -412,9 +416,9 @@ int hmm_heap_trim(hmm_heap *h, size_t pad)
 
 /* ---- Allocation -------------------------------------------------------- */
 
-/* A free block of at least `want` bytes (want from block_size_for), marked
- * in use but not yet split or counted: from placement, else from the top,
- * else from new memory. */
+/* A free block of at least `want` bytes (want from block_size_for), taken
+ * from where it was filed but not yet marked in use, split or counted: from
+ * placement, else from the top, else from new memory. */
 static hmm_block *take_block(hmm_heap *h, size_t want)
 {
     hmm_block *b = placement_find(&h->placement, want);
@@ -442,8 +446,23 @@ static hmm_block *take_block(hmm_heap *h, size_t want)
             return NULL;
     }
     take_free(h, b);
-    block_mark(b, block_size(b), 1);
     return b;
+}
+
+/* b, just taken from the free blocks, becomes a block in use of `want`
+ * bytes: the tail it does not need is split off and freed.  Its header is
+ * written once, with the size it ends up with. */
+static void claim_block(hmm_heap *h, hmm_block *b, size_t want)
+{
+    size_t have = block_size(b);
+    if (have - want < HMM_MIN_BLOCK) {
+        block_mark(b, have, 1);
+        return;
+    }
+    block_set(b, want, 1);
+    hmm_block *rest = (hmm_block *)((char *)b + want);
+    rest->size_flags = HMM_PREV_IN_USE; /* all release_block keeps of it */
+    release_block(h, rest, have - want);
 }
 
 /* A new block in use was made of b: count it. */
@@ -459,7 +478,7 @@ static hmm_block *alloc_block(hmm_heap *h, size_t want)
     hmm_block *b = take_block(h, want);
     if (!b)
         return NULL;
-    split_tail(h, b, want);
+    claim_block(h, b, want);
     count_new_block(h, b);
     return b;
 }
@@ -675,6 +694,7 @@ static void *allocate_aligned(hmm_heap *h, size_t alignment, size_t size)
         hmm_block *b = take_block(h, want + alignment + HMM_MIN_BLOCK);
         if (!b)
             return fail(h);
+        block_mark(b, block_size(b), 1);
         char *payload = block_payload(b);
         char *aligned = (char *)align_up((uintptr_t)payload, alignment);
         if (aligned != payload) {
