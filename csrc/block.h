@@ -44,7 +44,8 @@
  * PREV_IN_USE) and of the header's own address, keyed by the process's
  * secret:
  *
- *   size word:  | check (16) | size (44..4) | MAPPED | PREV_IN_USE | IN_USE |
+ *   bits:   63 .. 48 | 47 .. 4 |    3    |   2    |      1      |   0
+ *           check    |  size   | GUARDED | MAPPED | PREV_IN_USE | IN_USE
  *
  * An overflow from the previous block, even one NUL byte, or a pointer into
  * the middle of a block, gives a header whose check does not match (the
@@ -52,8 +53,8 @@
  * block from anything else in O(1).  PREV_IN_USE is left out so that a
  * neighbour's change costs one bit flip, not a new seal; a PREV_IN_USE
  * cleared by a stray write is caught anyway, when free() finds no sealed
- * free block of the footer's size before the block.  Blocks are therefore smaller than
- * 2^48 bytes, which no x86-64 address space can exceed anyway.
+ * free block of the footer's size before the block.  Blocks are therefore
+ * smaller than 2^48 bytes, which no x86-64 address space can exceed anyway.
  *
  * Free-list links (next_free, prev_free) are sealed too, the way glibc's
  * "safe-linking" does it: stored XORed with their own address (shifted, so
@@ -92,7 +93,7 @@ extern uintptr_t hmm_secret __attribute__((visibility("hidden")));
 
 typedef struct hmm_block {
     size_t prev_size;               /* footer of the previous block, if free */
-    size_t size_flags;              /* size | PREV_IN_USE | IN_USE */
+    size_t size_flags;              /* check | size | flags, see above */
     struct hmm_block *next_free;    /* free blocks only: the free list */
     struct hmm_block *prev_free;
 } hmm_block;

@@ -29,9 +29,9 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdint.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>

@@ -82,7 +82,7 @@ static inline void cache_link(hmm_block *b, hmm_block *next)
     b->next_free = link_seal(&b->next_free, next);
 }
 
-/* Report a parked block whose mark or link was overwritten, and abort. */
+/* Report a parked block whose link was overwritten, and abort. */
 void cache_corrupt(hmm_block *b) __attribute__((noreturn, cold));
 
 /* The block after b in its bin, checked: the link must reveal an aligned
