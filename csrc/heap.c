@@ -769,53 +769,57 @@ static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
     return NULL;
 }
 
-static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr);
-
-/* The block at ptr has a sealed header marked free (or parked): freed
- * already, unless that header is one a merge left behind inside a block
- * that is in use again, with ptr pointing into it.  Only a walk tells, and
- * this is on the way to a report: walk. */
-static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t size)
-{
-    const hmm_block *want = block_of(ptr);
-    hmm_block *end = segment_end_marker(s);
-    for (hmm_block *b = segment_first_block(s); b < end; b = block_next(b)) {
-        if (!block_header_ok(b) || block_size(b) < HMM_MIN_BLOCK ||
-            block_size(b) > (size_t)((char *)end - (char *)b) || (b < want && want < block_next(b) && block_in_use(b)))
-            return explain_bad_pointer(h, s, ptr); /* not freed: say what it is */
-        if (b >= want)
-            break;
-    }
-    return freed_again(h, ptr, size);
-}
-
 /*
- * ptr, in segment s, is not a block start with a sealed header.  Say what it
- * is: walk the segment from its first block (this runs only on the way to an
- * abort, so it may be O(heap)) to the block holding ptr.  Either a header
- * on the way is broken (an overflow: reported there), or ptr lies inside a
- * block, or in the segment's own header.
+ * The block of segment s that holds address `want`, found by walking the
+ * segment from its first block: NULL, after reporting it, when a broken
+ * header is met first (an overflow), or the end marker when `want` is past
+ * the last block.  This runs only on the way to a report, so it may be
+ * O(heap); what it finds names the fault exactly.
  */
-static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr)
+static hmm_block *walk_to(hmm_heap *h, hmm_segment *s, const void *want)
 {
-    const hmm_block *want = block_of(ptr);
     hmm_block *end = segment_end_marker(s);
-    for (hmm_block *b = segment_first_block(s); b < end; b = block_next(b)) {
+    hmm_block *b = segment_first_block(s);
+    for (; b < end; b = block_next(b)) {
         size_t size = block_size(b);
         if (!block_header_ok(b) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
             misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(b), NULL, 0);
             return NULL;
         }
-        if (want >= b && want < block_next(b)) {
-            if (block_in_use(b))
-                misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, block_payload(b), size);
-            else
-                misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, ptr, 0);
-            return NULL;
-        }
+        if ((const char *)want < (const char *)block_next(b))
+            break;
     }
-    misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, NULL, 0);
+    return b;
+}
+
+/* ptr, in segment s, is not a block start with a sealed header: say what
+ * it is (inside a block, inside free memory, or no block at all). */
+static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr)
+{
+    const hmm_block *want = block_of(ptr);
+    hmm_block *b = want >= segment_first_block(s) ? walk_to(h, s, want) : segment_end_marker(s);
+    if (!b)
+        return NULL; /* a broken header, reported */
+    if (b == segment_end_marker(s))
+        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, NULL, 0);
+    else if (block_in_use(b))
+        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, block_payload(b), block_size(b));
+    else
+        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, ptr, 0);
     return NULL;
+}
+
+/* The block at ptr has a sealed header marked free (or parked): freed
+ * already, unless that header is one a merge left behind inside a block
+ * that is in use again, ptr pointing into it.  Only the walk tells. */
+static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t size)
+{
+    hmm_block *b = walk_to(h, s, block_of(ptr));
+    if (!b)
+        return NULL; /* a broken header, reported */
+    if (b != block_of(ptr) && block_in_use(b))
+        return explain_bad_pointer(h, s, ptr);
+    return freed_again(h, ptr, size);
 }
 
 /* ptr is in no segment: a mapped block, one freed lately, or not ours.
