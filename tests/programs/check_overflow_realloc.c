@@ -9,7 +9,6 @@
 #include "misuse.h"
 
 static void *(*volatile realloc_fn)(void *, size_t) = realloc;
-static void *volatile sink;
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 /*
  * misuse.h - what the misuse programs share: ways to commit a bug that the
- * compiler cannot see (and so cannot optimise away or warn about), and a
- * pair of blocks side by side.
+ * compiler cannot see (and so cannot optimise away or warn about), a block
+ * between two live ones, and a pair of blocks side by side.
  */
 #ifndef MISUSE_H
 #define MISUSE_H
@@ -10,6 +10,19 @@
 #include <stdlib.h>
 
 static void (*volatile free_fn)(void *) = free;
+static void *volatile sink; /* stores here keep blocks alive */
+
+/* A malloc(n) block between two live ones, so that freeing it merges with
+ * nothing; its address is printed (the test reads it) before the misuse. */
+__attribute__((unused)) static char *guarded_block(size_t n)
+{
+    sink = malloc(n);
+    char *p = malloc(n);
+    sink = malloc(n);
+    printf("%p\n", (void *)p);
+    fflush(stdout);
+    return p;
+}
 
 /* Hides where a pointer came from, so gcc does not see the overflow. */
 __attribute__((noinline, unused)) static char *hide(char *p)

@@ -6,16 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void (*volatile free_fn)(void *) = free;
-static void *volatile sink;     /* stores here keep blocks alive */
+#include "misuse.h"
 
 int main(void)
 {
-    sink = malloc(40);
-    char *p = malloc(40);
-    sink = malloc(40);
-    printf("%p\n", (void *)p);
-    fflush(stdout);
+    char *p = guarded_block(40);
     free_fn(p);
     free_fn(p);
     puts("survived");

@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void (*volatile free_fn)(void *) = free;
-static void *volatile sink;     /* stores here keep blocks alive */
+#include "misuse.h"
 
 static void *free_it(void *p)
 {
@@ -19,11 +18,7 @@ static void *free_it(void *p)
 
 int main(void)
 {
-    sink = malloc(40);
-    char *p = malloc(40);
-    sink = malloc(40);
-    printf("%p\n", (void *)p);
-    fflush(stdout);
+    char *p = guarded_block(40);
     for (int i = 0; i < 2; i++) {
         pthread_t t;
         pthread_create(&t, NULL, free_it, p);

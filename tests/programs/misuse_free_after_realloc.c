@@ -7,17 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void (*volatile free_fn)(void *) = free;
+#include "misuse.h"
+
 static void *(*volatile realloc_fn)(void *, size_t) = realloc;
-static void *volatile sink;     /* stores here keep blocks alive */
 
 int main(void)
 {
-    sink = malloc(40);
-    char *p = malloc(40);
-    sink = malloc(40);
-    printf("%p\n", (void *)p);
-    fflush(stdout);
+    char *p = guarded_block(40);
     memset(p, 'x', 40);
     char *q = realloc_fn(p, 200000);
     if (q == p)

@@ -5,17 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void (*volatile free_fn)(void *) = free;
+#include "misuse.h"
+
 static void *(*volatile realloc_fn)(void *, size_t) = realloc;
-static void *volatile sink;     /* stores here keep blocks alive */
 
 int main(void)
 {
-    sink = malloc(40);
-    char *p = malloc(40);
-    sink = malloc(40);
-    printf("%p\n", (void *)p);
-    fflush(stdout);
+    char *p = guarded_block(40);
     free_fn(p);
     sink = realloc_fn(p, 80);
     puts("survived");

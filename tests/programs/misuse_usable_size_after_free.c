@@ -6,17 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void (*volatile free_fn)(void *) = free;
+#include "misuse.h"
+
 static size_t (*volatile usable_fn)(void *) = malloc_usable_size;
-static void *volatile sink;     /* stores here keep blocks alive */
 
 int main(void)
 {
-    sink = malloc(40);
-    char *p = malloc(40);
-    sink = malloc(40);
-    printf("%p\n", (void *)p);
-    fflush(stdout);
+    char *p = guarded_block(40);
     free_fn(p);
     printf("%zu\n", usable_fn(p));
     puts("survived");
