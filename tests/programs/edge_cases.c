@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int status;
+#include "facts.h"
 
 /* The compiler knows these sizes cannot be served and says so; that is the
  * point here.  Calling through volatile pointers keeps it quiet and keeps it
@@ -42,17 +42,6 @@ static void *(*volatile do_aligned_alloc)(size_t, size_t) = aligned_alloc;
 static int (*volatile do_posix_memalign)(void **, size_t, size_t) = posix_memalign;
 static void *(*volatile do_valloc)(size_t) = valloc;
 static void *(*volatile do_pvalloc)(size_t) = pvalloc;
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(": %s\n", ok ? "ok" : "FAILED");
-    if (!ok)
-        status = 1;
-}
 
 static const char *errname(int e)
 {

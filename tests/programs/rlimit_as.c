@@ -20,27 +20,16 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "facts.h"
+
 #define MiB ((size_t)1 << 20)
 #define MAXBLOCKS 65536
-
-static int status;
 
 /* Called through a pointer, so that the compiler does not warn that the
  * block is used after realloc: a failed realloc leaves it ours. */
 static void *(*volatile do_realloc)(void *, size_t) = realloc;
 static unsigned char *blocks[MAXBLOCKS];
 static size_t sizes[MAXBLOCKS];
-
-static void check(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(": %s\n", ok ? "ok" : "FAILED");
-    if (!ok)
-        status = 1;
-}
 
 static const char *errname(int e)
 {
