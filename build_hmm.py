@@ -48,7 +48,10 @@ PRELOAD_SOURCES = CORE_SOURCES + [
     "options.c",
     "report.c",
     "process_heap.c",
+    "reserve.c",
+    "fork.c",
     "malloc_api.c",
+    "malloc_info.c",
 ]
 
 COMMON_CFLAGS = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-fvisibility=hidden"]

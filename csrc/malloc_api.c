@@ -12,60 +12,41 @@
  *   - free never changes errno.
  * The glibc-internal names at the bottom are aliases of the public ones.
  * The seed API (HmmAlloc & co.) is here too: the same heap, the seed's
- * contract.
+ * contract.  The reporting and tuning names (mallinfo, mallopt, ...) are
+ * in malloc_info.c.
  *
  * Small requests and frees are served by the thread's cache when it can
  * (thread_cache.h) and take the process lock only when it cannot.
  *
  * Every name marks its thread as inside the allocator for the length of
- * the call (enter/leave).  A signal handler that calls the allocator while
- * its thread is inside it would find a heap or a cache half-way through a
- * change, or the lock held by its own thread: that is reported and aborts
- * (process_heap_reentered), where it would otherwise corrupt the heap
- * silently or deadlock.  The names call each other only through the
- * unmarked do_* functions.
+ * the call (calls.h).  Two kinds of call are served without the heap, by
+ * the "elsewhere" functions below: a call from a signal handler that
+ * interrupted its thread inside the allocator (the mark was set), and every
+ * call after the heap was given up on a misuse report (process_heap_lock
+ * returned NULL).  The names call each other only through the unmarked
+ * do_* functions.
  */
 #define _GNU_SOURCE
 #include "block.h"
+#include "calls.h"
+#include "format.h"
 #include "heap.h"
 #include "process_heap.h"
-#include "report.h"
+#include "reserve.h"
 #include "stats.h"
 #include "thread_cache.h"
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define HMM_EXPORT __attribute__((visibility("default")))
 
-static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
-
-/* The names that mark their thread, numbered from 1 for thread_cache's
- * in_call byte. */
-#define HMM_CALLS(X)                                            \
-    X(CALL_MALLOC, "malloc()") X(CALL_FREE, "free()")           \
-    X(CALL_CALLOC, "calloc()") X(CALL_REALLOC, "realloc()")     \
-    X(CALL_REALLOCARRAY, "reallocarray()")                      \
-    X(CALL_MEMALIGN, "memalign()")                              \
-    X(CALL_POSIX_MEMALIGN, "posix_memalign()")                  \
-    X(CALL_ALIGNED_ALLOC, "aligned_alloc()")                    \
-    X(CALL_VALLOC, "valloc()") X(CALL_PVALLOC, "pvalloc()")     \
-    X(CALL_USABLE_SIZE, "malloc_usable_size()")                 \
-    X(CALL_FREE_SIZED, "free_sized()")                          \
-    X(CALL_FREE_ALIGNED_SIZED, "free_aligned_sized()")          \
-    X(CALL_MALLINFO, "mallinfo()") X(CALL_MALLINFO2, "mallinfo2()") \
-    X(CALL_MALLOC_STATS, "malloc_stats()")                      \
-    X(CALL_MALLOC_TRIM, "malloc_trim()")
-
-enum hmm_call {
-    CALL_NONE = 0,
-#define HMM_CALL_ID(id, name) id,
-    HMM_CALLS(HMM_CALL_ID)
-#undef HMM_CALL_ID
-};
+__thread call_state hmm_call_state __attribute__((tls_model("initial-exec")));
 
 static const char *const call_names[] = {
     [CALL_NONE] = "?",
@@ -74,21 +55,127 @@ static const char *const call_names[] = {
 #undef HMM_CALL_NAME
 };
 
-static inline thread_cache *enter(enum hmm_call call)
+static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
+
+static void do_free(void *ptr);
+
+/* ---- Calls served without the heap ---------------------------------------- */
+
+/* The bytes usable at ptr, without asking the heap: known for the
+ * reserve's blocks and for in-use blocks of the heap's main segments (whose
+ * sealed header can be read safely), 0 for anything else. */
+static size_t usable_elsewhere(void *ptr)
 {
-    thread_cache *tc = &hmm_thread_cache;
-    if (__builtin_expect(tc->in_call != CALL_NONE, 0))
-        process_heap_reentered(call_names[call], call_names[tc->in_call]);
-    tc->in_call = (uint8_t)call;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
-    return tc;
+    if (reserve_holds(ptr))
+        return reserve_usable(ptr);
+    uintptr_t p = (uintptr_t)ptr;
+    if ((p & (HMM_ALIGNMENT - 1)) || !cache_covers(p))
+        return 0;
+    hmm_block *b = block_of(ptr);
+    size_t word = b->size_flags;
+    if (header_fault(b, word) || (word & (HMM_IN_USE | HMM_MAPPED | HMM_GUARDED)) != HMM_IN_USE)
+        return 0;
+    return (word & HMM_SIZE_MASK) - HMM_OVERHEAD;
 }
 
-static inline void leave(thread_cache *tc)
+static void *alloc_elsewhere(size_t size, size_t alignment)
 {
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
-    tc->in_call = CALL_NONE;
+    void *p = reserve_alloc(size, alignment);
+    if (!p)
+        errno = ENOMEM;
+    return p;
 }
+
+/* A free of a reserve block that is not one, or not any more. */
+static __attribute__((noreturn, cold)) void bad_reserve_free(void *ptr, int freed_already)
+{
+    char line[128];
+    hmm_text t;
+    text_init(&t, line, sizeof line);
+    text_str(&t, freed_already ? "hmm: free(): double free of " : "hmm: free(): invalid pointer ");
+    text_hex(&t, (uintptr_t)ptr);
+    text_str(&t, freed_already ? " (a block of the reserve)" : " (inside the reserve)");
+    process_heap_fatal(line);
+}
+
+/* A free that may not touch the heap.  A reserve block is marked free.  A
+ * heap block waits in this thread's deferred frees for its next ordinary
+ * call (`may_defer`: a signal handler's free) or, once the heap is given
+ * up, is left where it is. */
+static void free_elsewhere(void *ptr, int may_defer)
+{
+    if (!ptr)
+        return;
+    int saved_errno = errno;
+    call_state *cs = &hmm_call_state;
+    if (reserve_holds(ptr)) {
+        int freed = reserve_free(ptr);
+        if (freed != 0 && !process_heap_given_up())
+            bad_reserve_free(ptr, freed > 0);
+    } else if (may_defer && cs->deferred < CALL_DEFERRED_MAX) {
+        cs->deferred_frees[cs->deferred] = ptr;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* stored before it is counted */
+        cs->deferred++;
+    }
+    reserve_count_call();
+    errno = saved_errno;
+}
+
+static void *realloc_elsewhere(void *ptr, size_t size, int may_defer)
+{
+    if (!ptr)
+        return alloc_elsewhere(size, HMM_ALIGNMENT);
+    if (!size) {
+        free_elsewhere(ptr, may_defer);
+        return NULL;
+    }
+    size_t have = usable_elsewhere(ptr);
+    if (!have) { /* its size cannot be known without the heap: it stays */
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = alloc_elsewhere(size, HMM_ALIGNMENT);
+    if (p) {
+        memcpy(p, ptr, have < size ? have : size);
+        free_elsewhere(ptr, may_defer);
+    }
+    return p;
+}
+
+/* The deferred frees of this thread, now that it is in an ordinary call:
+ * taken with signals blocked, so that a handler deferring one more
+ * meanwhile cannot be lost. */
+static __attribute__((noinline)) void free_deferred(call_state *cs)
+{
+    int saved_errno = errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    void *frees[CALL_DEFERRED_MAX];
+    unsigned n = cs->deferred;
+    memcpy(frees, cs->deferred_frees, n * sizeof frees[0]);
+    cs->deferred = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (unsigned i = 0; i < n; i++)
+        do_free(frees[i]);
+    errno = saved_errno;
+}
+
+call_state *call_enter_slow(enum hmm_call call)
+{
+    call_state *cs = &hmm_call_state;
+    if (cs->in_call != CALL_NONE) { /* a signal handler's call */
+        if (process_heap_check_level())
+            process_heap_reentered(call_names[call], call_names[cs->in_call]);
+        return NULL;
+    }
+    cs->in_call = (uint8_t)call;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    free_deferred(cs);
+    return cs;
+}
+
+/* ---- Allocation and free ----------------------------------------------- */
 
 static void *nomem(void)
 {
@@ -101,8 +188,10 @@ static void *nomem(void)
 static void *refuse(int error)
 {
     hmm_heap *h = process_heap_lock();
-    h->counters.failed_calls++;
-    process_heap_unlock();
+    if (h) {
+        h->counters.failed_calls++;
+        process_heap_unlock();
+    }
     errno = error;
     return NULL;
 }
@@ -111,6 +200,8 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();
+    if (!h)
+        return alloc_elsewhere(size, HMM_ALIGNMENT);
     void *p = hmm_heap_alloc(h, size);
     if (p)
         cache_refill(h, size);
@@ -126,17 +217,28 @@ static inline void *do_malloc(size_t size)
 
 HMM_EXPORT void *malloc(size_t size)
 {
-    thread_cache *tc = enter(CALL_MALLOC);
+    call_state *cs = call_enter(CALL_MALLOC);
+    if (!cs)
+        return alloc_elsewhere(size, HMM_ALIGNMENT);
     void *p = do_malloc(size);
-    leave(tc);
+    call_leave(cs);
     return p;
 }
 
 static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
 {
+    if (reserve_holds(ptr)) {
+        free_elsewhere(ptr, 0);
+        return;
+    }
     int saved_errno = errno;
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();
+    if (!h) {
+        free_elsewhere(ptr, 0);
+        errno = saved_errno;
+        return;
+    }
     h->call = "free()"; /* the flush frees blocks too */
     if (bin_full)
         cache_flush_half(h, ptr);
@@ -145,7 +247,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
     errno = saved_errno;
 }
 
-static inline void do_free(void *ptr)
+static void do_free(void *ptr)
 {
     if (!ptr)
         return;
@@ -156,9 +258,24 @@ static inline void do_free(void *ptr)
 
 HMM_EXPORT void free(void *ptr)
 {
-    thread_cache *tc = enter(CALL_FREE);
+    call_state *cs = call_enter(CALL_FREE);
+    if (!cs) {
+        free_elsewhere(ptr, 1);
+        return;
+    }
     do_free(ptr);
-    leave(tc);
+    call_leave(cs);
+}
+
+/* The reserve's memory is fresh from mmap and never reused: zero already. */
+static void *calloc_elsewhere(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_elsewhere(total, HMM_ALIGNMENT);
 }
 
 static void *do_calloc(size_t nmemb, size_t size)
@@ -172,6 +289,8 @@ static void *do_calloc(size_t nmemb, size_t size)
         }
     }
     hmm_heap *h = process_heap_lock();
+    if (!h)
+        return calloc_elsewhere(nmemb, size);
     void *p = hmm_heap_calloc(h, nmemb, size);
     process_heap_unlock();
     return p ? p : nomem();
@@ -179,9 +298,31 @@ static void *do_calloc(size_t nmemb, size_t size)
 
 HMM_EXPORT void *calloc(size_t nmemb, size_t size)
 {
-    thread_cache *tc = enter(CALL_CALLOC);
+    call_state *cs = call_enter(CALL_CALLOC);
+    if (!cs)
+        return calloc_elsewhere(nmemb, size);
     void *p = do_calloc(nmemb, size);
-    leave(tc);
+    call_leave(cs);
+    return p;
+}
+
+/* realloc of a reserve block, in an ordinary call: onto the heap. */
+static void *realloc_from_reserve(void *ptr, size_t size)
+{
+    if (!size) {
+        free_elsewhere(ptr, 0);
+        return NULL;
+    }
+    size_t have = reserve_usable(ptr);
+    if (!have) {
+        int freed = reserve_free(ptr);
+        bad_reserve_free(ptr, freed > 0);
+    }
+    void *p = do_malloc(size);
+    if (p) {
+        memcpy(p, ptr, have < size ? have : size);
+        free_elsewhere(ptr, 0);
+    }
     return p;
 }
 
@@ -189,7 +330,11 @@ static inline void *do_realloc(void *ptr, size_t size)
 {
     if (ptr && cache_realloc_in_place(ptr, size))
         return ptr; /* it fits as it is: no lock */
+    if (ptr && reserve_holds(ptr))
+        return realloc_from_reserve(ptr, size);
     hmm_heap *h = process_heap_lock();
+    if (!h)
+        return realloc_elsewhere(ptr, size, 0);
     void *p = hmm_heap_realloc(h, ptr, size);
     process_heap_unlock();
     if (!p && (size || !ptr)) /* realloc(p, 0) freeing p is not a failure */
@@ -199,9 +344,11 @@ static inline void *do_realloc(void *ptr, size_t size)
 
 HMM_EXPORT void *realloc(void *ptr, size_t size)
 {
-    thread_cache *tc = enter(CALL_REALLOC);
+    call_state *cs = call_enter(CALL_REALLOC);
+    if (!cs)
+        return realloc_elsewhere(ptr, size, 1);
     void *p = do_realloc(ptr, size);
-    leave(tc);
+    call_leave(cs);
     return p;
 }
 
@@ -210,19 +357,30 @@ HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return refuse(ENOMEM);
-    thread_cache *tc = enter(CALL_REALLOCARRAY);
+    call_state *cs = call_enter(CALL_REALLOCARRAY);
+    if (!cs)
+        return realloc_elsewhere(ptr, total, 1);
     void *p = do_realloc(ptr, total);
-    leave(tc);
+    call_leave(cs);
     return p;
 }
 
+/* The aligned names, once their arguments are checked: NULL on failure,
+ * errno not yet set. */
 static void *aligned(enum hmm_call call, size_t alignment, size_t size)
 {
-    thread_cache *tc = enter(call);
+    call_state *cs = call_enter(call);
+    if (!cs)
+        return reserve_alloc(size, alignment);
     hmm_heap *h = process_heap_lock();
-    void *p = hmm_heap_memalign(h, alignment, size);
-    process_heap_unlock();
-    leave(tc);
+    void *p;
+    if (h) {
+        p = hmm_heap_memalign(h, alignment, size);
+        process_heap_unlock();
+    } else {
+        p = reserve_alloc(size, alignment);
+    }
+    call_leave(cs);
     return p;
 }
 
@@ -240,9 +398,11 @@ HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
         return EINVAL;
     int saved_errno = errno;
     void *p = aligned(CALL_POSIX_MEMALIGN, alignment, size);
-    errno = saved_errno;
-    if (!p)
+    if (!p) {
+        errno = ENOMEM; /* as glibc's does, and programs check */
         return ENOMEM;
+    }
+    errno = saved_errno;
     *out = p;
     return 0;
 }
@@ -275,11 +435,18 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr)
         return 0;
-    thread_cache *tc = enter(CALL_USABLE_SIZE);
-    hmm_heap *h = process_heap_lock();
-    size_t n = hmm_heap_usable_size(h, ptr);
-    process_heap_unlock();
-    leave(tc);
+    call_state *cs = call_enter(CALL_USABLE_SIZE);
+    if (!cs)
+        return usable_elsewhere(ptr);
+    size_t n;
+    hmm_heap *h = reserve_holds(ptr) ? NULL : process_heap_lock();
+    if (h) {
+        n = hmm_heap_usable_size(h, ptr);
+        process_heap_unlock();
+    } else {
+        n = usable_elsewhere(ptr);
+    }
+    call_leave(cs);
     return n;
 }
 
@@ -287,90 +454,26 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 HMM_EXPORT void free_sized(void *ptr, size_t size)
 {
     (void)size;
-    thread_cache *tc = enter(CALL_FREE_SIZED);
+    call_state *cs = call_enter(CALL_FREE_SIZED);
+    if (!cs) {
+        free_elsewhere(ptr, 1);
+        return;
+    }
     do_free(ptr);
-    leave(tc);
+    call_leave(cs);
 }
 
 HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
-    thread_cache *tc = enter(CALL_FREE_ALIGNED_SIZED);
+    call_state *cs = call_enter(CALL_FREE_ALIGNED_SIZED);
+    if (!cs) {
+        free_elsewhere(ptr, 1);
+        return;
+    }
     do_free(ptr);
-    leave(tc);
-}
-
-/* ---- Reporting on HMM's heap through glibc's names ---------------------- */
-
-/* The top free block, which trimming could give back (glibc's keepcost). */
-static size_t top_free_bytes(void)
-{
-    hmm_heap *h = process_heap_lock();
-    size_t top = h->top ? block_size(h->top) : 0;
-    process_heap_unlock();
-    return top;
-}
-
-static struct mallinfo2 do_mallinfo2(void)
-{
-    struct hmm_stats s;
-    process_heap_stats(&s);
-    struct mallinfo2 info = {0};
-    info.arena = s.heap_size;
-    info.ordblks = s.free_blocks;
-    info.uordblks = s.bytes_in_use;
-    info.fordblks = s.free_bytes;
-    info.keepcost = top_free_bytes();
-    return info;
-}
-
-HMM_EXPORT struct mallinfo2 mallinfo2(void)
-{
-    thread_cache *tc = enter(CALL_MALLINFO2);
-    struct mallinfo2 info = do_mallinfo2();
-    leave(tc);
-    return info;
-}
-
-static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (int)n; }
-
-HMM_EXPORT struct mallinfo mallinfo(void)
-{
-    thread_cache *tc = enter(CALL_MALLINFO);
-    struct mallinfo2 wide = do_mallinfo2();
-    leave(tc);
-    struct mallinfo info = {0};
-    info.arena = clamp_int(wide.arena);
-    info.ordblks = clamp_int(wide.ordblks);
-    info.uordblks = clamp_int(wide.uordblks);
-    info.fordblks = clamp_int(wide.fordblks);
-    info.keepcost = clamp_int(wide.keepcost);
-    return info;
-}
-
-HMM_EXPORT void malloc_stats(void)
-{
-    thread_cache *tc = enter(CALL_MALLOC_STATS);
-    struct hmm_stats s;
-    process_heap_stats(&s);
-    hmm_heap *h = process_heap_lock();
-    const char *policy = hmm_heap_policy(h);
-    int check_level = h->check_level;
-    process_heap_unlock();
-    report_stats(&s, policy, check_level, STDERR_FILENO);
-    leave(tc);
-}
-
-HMM_EXPORT int malloc_trim(size_t pad)
-{
-    thread_cache *tc = enter(CALL_MALLOC_TRIM);
-    hmm_heap *h = process_heap_lock();
-    h->call = "malloc_trim()";
-    int released = hmm_heap_trim(h, pad);
-    process_heap_unlock();
-    leave(tc);
-    return released;
+    call_leave(cs);
 }
 
 /* ---- The seed API ------------------------------------------------------ */

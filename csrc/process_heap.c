@@ -1,6 +1,6 @@
 /*
  * process_heap.c - the process heap: its lock, its start-up, its options,
- * fork and exit.
+ * giving it up after a misuse report, and exit.
  *
  * Start-up must work whichever allocation function a process calls first,
  * and before libc has finished starting (ld.so allocates through us while
@@ -14,17 +14,27 @@
  * instructions where pthread_mutex_lock and unlock cost some sixty, and
  * every call the thread caches cannot serve pays them.
  *
- * Fork: a child gets a copy of the heap as it was when fork() was called.
- * If another thread was half-way through an operation, that copy would be
- * torn and its lock held forever, so the prepare handler takes the lock
- * (no operation is in flight across fork) and both sides release it.
+ * Misuse: the heap is no longer trusted once a misuse has been reported,
+ * but the program is not dead yet.  abort() runs its SIGABRT handler, which
+ * may allocate (a crash reporter calling backtrace_symbols) or wait for a
+ * thread that does (a logger flushing a crash log).  So the report gives
+ * the heap up: it prints its one line, releases the lock and the thread's
+ * "inside the allocator" mark, and from then on every call, in every
+ * thread, is served by the lock-free reserve (reserve.h) and never touches
+ * the heap again.  Threads asleep on the lock wake up to that news.
+ *
+ * Fork is fork.c's concern: it takes this lock through the functions below.
  */
 #define _GNU_SOURCE
 #include "process_heap.h"
 
+#include "calls.h"
+#include "fork.h"
+#include "format.h"
 #include "heap.h"
 #include "options.h"
 #include "report.h"
+#include "reserve.h"
 #include "thread_cache.h"
 
 #include <linux/futex.h>
@@ -34,17 +44,43 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static hmm_heap process_heap;
 static int process_lock; /* 0 free, 1 taken, 2 taken with waiters */
 static int process_heap_ready;
 static int options_applied;
+static int given_up;     /* a misuse was reported: the heap is not touched again */
 
+/* Say `message` (a whole line), unless the heap was given up already: one
+ * report, whatever happens after it.  Then give the heap up, wake every
+ * thread asleep on the lock (they will find the news and use the reserve),
+ * and leave this thread free to allocate from its SIGABRT handler. */
+static void give_up(const char *message)
+{
+    if (__atomic_exchange_n(&given_up, 1, __ATOMIC_ACQ_REL))
+        return;
+    report_write(STDERR_FILENO, message, strlen(message));
+    report_write(STDERR_FILENO, "\n", 1);
+    cache_abandon_mine(); /* it may be half-way through a change */
+    syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+    hmm_call_state.in_call = 0;
+}
+
+int process_heap_given_up(void)
+{
+    return __atomic_load_n(&given_up, __ATOMIC_ACQUIRE);
+}
+
+static void lock_give(void);
+
+/* The process heap's misuse handler: the core found the misuse under the
+ * lock, which this thread therefore holds. */
 static void abort_on_misuse(hmm_heap *h)
 {
-    report_write(STDERR_FILENO, h->message, strlen(h->message));
-    report_write(STDERR_FILENO, "\n", 1);
+    give_up(h->message);
+    lock_give();
     abort();
 }
 
@@ -102,7 +138,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static __attribute__((noinline)) void lock_wait(void)
+/* Wait for the lock: 1 once taken, 0 if the heap was given up meanwhile
+ * (then the lock may never come free: its holder may be a thread that a
+ * signal interrupted, on its way to abort). */
+static __attribute__((noinline)) int lock_wait(void)
 {
     /* The lock is held for a few hundred instructions at most: spin a
      * little before paying for a sleep and a wake-up. */
@@ -112,19 +151,27 @@ static __attribute__((noinline)) void lock_wait(void)
         if (__atomic_load_n(&process_lock, __ATOMIC_RELAXED) == 0 &&
             __atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
-            return;
+            return 1;
     }
-    /* Mark the lock contended, and sleep until it is free. */
-    while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0)
-        syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    /* Mark the lock contended, and sleep until it is free.  The sleep has a
+     * time limit only so that a waiter that missed give_up()'s wake-up
+     * still finds the news. */
+    struct timespec limit = {0, 50 * 1000 * 1000};
+    while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0) {
+        if (process_heap_given_up())
+            return 0;
+        syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, &limit, NULL, 0);
+    }
+    return 1;
 }
 
-static void lock_take(void)
+static int lock_take(void)
 {
     int expected = 0;
-    if (!__atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
-        lock_wait();
+    if (__atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED))
+        return 1;
+    return lock_wait();
 }
 
 static void lock_give(void)
@@ -135,7 +182,12 @@ static void lock_give(void)
 
 hmm_heap *process_heap_lock(void)
 {
-    lock_take();
+    if (!lock_take())
+        return NULL;
+    if (__builtin_expect(process_heap_given_up(), 0)) {
+        lock_give();
+        return NULL;
+    }
     if (__builtin_expect(!process_heap_ready, 0)) {
         /* The secret that seals headers and links: from the 16 random
          * bytes the kernel gives every process. */
@@ -156,24 +208,55 @@ void process_heap_unlock(void)
     lock_give();
 }
 
+void process_heap_fatal(const char *line)
+{
+    give_up(line);
+    abort();
+}
+
 void process_heap_reentered(const char *call, const char *interrupted)
 {
-    report_line(call, ": re-entered on the same thread while in ", interrupted,
-                " (from a signal handler?)", NULL);
+    char line[160];
+    hmm_text t;
+    text_init(&t, line, sizeof line);
+    text_str(&t, "hmm: ");
+    text_str(&t, call);
+    text_str(&t, ": re-entered on the same thread while in ");
+    text_str(&t, interrupted);
+    text_str(&t, " (from a signal handler?)");
+    give_up(line);
     abort();
+}
+
+int process_heap_check_level(void)
+{
+    return process_heap.check_level;
 }
 
 void process_heap_stats(struct hmm_stats *out)
 {
+    memset(out, 0, sizeof *out);
     hmm_heap *h = process_heap_lock();
-    hmm_heap_stats(h, out);
-    cache_add_stats(out);
+    if (h) {
+        hmm_heap_stats(h, out);
+        cache_add_stats(out);
+        process_heap_unlock();
+    }
+    out->reserve_calls = reserve_calls();
+    out->reserve_bytes = reserve_bytes();
+}
+
+int process_heap_fork_prepare(void)
+{
+    return process_heap_lock() != NULL;
+}
+
+void process_heap_fork_parent(void)
+{
     process_heap_unlock();
 }
 
-static void before_fork(void) { process_heap_lock(); }
-static void after_fork_parent(void) { process_heap_unlock(); }
-static void after_fork_child(void)
+void process_heap_fork_child(void)
 {
     cache_after_fork_child();
     cache_note_heap_bounds(&process_heap);
@@ -183,24 +266,36 @@ static void after_fork_child(void)
 __attribute__((constructor)) static void process_heap_start(void)
 {
     hmm_heap *h = process_heap_lock();
-    apply_options(h); /* in case the first allocation came before environ */
-    process_heap_unlock();
+    if (h) {
+        apply_options(h); /* in case the first allocation came before environ */
+        process_heap_unlock();
+    }
 
     size_t limit = CACHE_DEFAULT_LIMIT;
     if (size_option(OPTION_TCACHE, &limit) && limit > 0xffff)
         limit = 0xffff;
-    if (h->check_level) /* every call must reach the checks */
+    if (process_heap.check_level) /* every call must reach the checks */
         limit = 0;
     cache_setup((uint32_t)limit);
     report_prepare();
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    fork_handlers_register();
 }
 
 __attribute__((destructor)) static void process_heap_exit(void)
 {
     if (!option_value(OPTION_STATS))
         return;
+    /* exit() called from a signal handler that interrupted the allocator
+     * (a child forked there, say): the heap may be half-way through a
+     * change, and the lock held by this very thread. */
+    if (hmm_call_state.in_call != CALL_NONE)
+        return;
+    /* write() is a cancellation point: a thread cancelled half-way would
+     * unwind out of here. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     struct hmm_stats stats;
     process_heap_stats(&stats);
     report_stats_as_configured(&stats, hmm_heap_policy(&process_heap), process_heap.check_level);
+    pthread_setcancelstate(cancel_state, NULL);
 }

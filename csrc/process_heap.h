@@ -12,15 +12,27 @@
 
 #include "hmm.h"
 
+/* The heap with its lock held; NULL when the heap was given up after a
+ * misuse report (nothing may touch it then: the reserve serves instead). */
 hmm_heap *process_heap_lock(void);
 void process_heap_unlock(void);
-/* A thread called `call` from a signal handler while inside
- * `interrupted`: the heap may be half-way through a change, and its lock
- * held by this very thread.  Say so and abort, rather than deadlock or
- * corrupt the heap. */
+int process_heap_given_up(void);
+int process_heap_check_level(void);
+/* Report `line` (a whole line, "hmm: ..."), give the heap up and abort;
+ * for misuse found outside the heap. */
+void process_heap_fatal(const char *line) __attribute__((noreturn));
+/* Check mode only: a thread called `call` from a signal handler while
+ * inside `interrupted`.  Say so, give the heap up and abort: a bug finder
+ * reports what the default mode quietly serves from the reserve. */
 void process_heap_reentered(const char *call, const char *interrupted) __attribute__((noreturn));
 /* The heap's counters with the thread caches' added in. */
 struct hmm_stats;
 void process_heap_stats(struct hmm_stats *out);
+
+/* For fork.c: hold the lock across fork (prepare returns 0 when the heap
+ * was given up, and holds nothing then), and release it on either side. */
+int process_heap_fork_prepare(void);
+void process_heap_fork_parent(void);
+void process_heap_fork_child(void);
 
 #endif /* HMM_PROCESS_HEAP_H */

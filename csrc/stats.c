@@ -46,6 +46,7 @@ void hmm_heap_stats(const hmm_heap *h, hmm_stats *out)
     memcpy(out, &h->counters, sizeof *out);
     out->free_blocks = out->free_bytes = out->largest_free_block = 0;
     placement_each(&h->placement, count_free_block, out);
+    out->top_bytes = h->top ? block_size(h->top) : 0;
     if (h->top)
         count_free_block(h->top, out);
     out->segments = 0;

@@ -25,7 +25,9 @@
     X(free_blocks,        "free blocks")                                      \
     X(free_bytes,         "bytes in free blocks")                             \
     X(largest_free_block, "size of the largest free block")                   \
+    X(top_bytes,          "free bytes at the top of the heap, which trimming gives back") \
     X(cached_blocks,      "freed blocks parked in thread caches")             \
+    X(cached_bytes,       "bytes in those blocks")                            \
     X(mapped_blocks,      "large blocks with a mapping of their own")         \
     X(mapped_bytes,       "bytes in those mappings")                          \
     X(segments,           "separate address ranges making up the heap")       \
@@ -33,7 +35,9 @@
     X(trim_calls,         "times the heap gave memory back")                  \
     X(heap_start,         "lowest address of the heap")                       \
     X(heap_end,           "end of the segment at the break")                  \
-    X(heap_break,         "the source's current break")
+    X(heap_break,         "the source's current break")                       \
+    X(reserve_calls,      "calls served by the lock-free reserve (signal handlers re-entering, after a misuse report)") \
+    X(reserve_bytes,      "bytes the reserve mapped")
 
 struct hmm_stats {
 #define HMM_STATS_FIELD(name, what) uint64_t name;

@@ -1,6 +1,7 @@
 /* thread_cache.c - the slow parts of the per-thread caches; see the .h. */
 #include "thread_cache.h"
 
+#include "calls.h"
 #include "process_heap.h"
 #include "stats.h"
 
@@ -51,6 +52,11 @@ static void cache_thread_exit(void *arg)
 {
     thread_cache *tc = arg;
     hmm_heap *h = process_heap_lock();
+    if (!h) { /* given up after a misuse: the blocks stay where they are */
+        tc->state = CACHE_GONE;
+        tc->limit = 0;
+        return;
+    }
     h->call = "free()";
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         hmm_block *b = tc->bins[c], *next;
@@ -74,8 +80,10 @@ static void cache_thread_exit(void *arg)
 void cache_corrupt(hmm_block *b)
 {
     hmm_heap *h = process_heap_lock();
-    h->call = "malloc()";
-    misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
+    if (h) {
+        h->call = "malloc()";
+        misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
+    }
     abort(); /* the process heap's handler aborts already */
 }
 
@@ -87,6 +95,8 @@ void cache_setup(uint32_t limit)
     uint64_t seed = random ? random[0] * 0x9e3779b97f4a7c15ull ^ random[1] : (uint64_t)(uintptr_t)&cache_key;
     cache_key = seed | 1;
     hmm_heap *h = process_heap_lock();
+    if (!h)
+        return;
     h->cache_key = cache_key;
     process_heap_unlock();
     cache_limit = limit;
@@ -103,20 +113,33 @@ void cache_start_if_new(void)
      * comes back here, sees CACHE_STARTING and goes the slow way.  It is a
      * call from inside malloc that is no re-entry. */
     tc->state = CACHE_STARTING;
-    uint8_t in_call = tc->in_call;
-    tc->in_call = 0;
+    uint8_t in_call = hmm_call_state.in_call;
+    hmm_call_state.in_call = 0;
     int failed = pthread_setspecific(exit_key, tc) != 0;
-    tc->in_call = in_call;
+    hmm_call_state.in_call = in_call;
     if (failed) {
         tc->state = CACHE_GONE;
         return;
     }
-    process_heap_lock();
+    if (!process_heap_lock()) {
+        tc->state = CACHE_GONE;
+        return;
+    }
     tc->next = live_caches;
     live_caches = tc;
     tc->state = CACHE_ACTIVE;
     tc->limit = cache_limit;
     process_heap_unlock();
+}
+
+void cache_abandon_mine(void)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    tc->limit = 0;
+    for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+        tc->bins[c] = NULL;
+        tc->counts[c] = 0;
+    }
 }
 
 /* The payload addresses of a segment's blocks, [*low, *low + *span). */
@@ -199,6 +222,7 @@ void cache_add_stats(struct hmm_stats *out)
             out->blocks_in_use -= tc->counts[c];
             out->bytes_in_use -= tc->counts[c] * size;
             out->cached_blocks += tc->counts[c];
+            out->cached_bytes += tc->counts[c] * size;
         }
     }
 }

@@ -51,10 +51,6 @@ typedef struct thread_cache {
     uint64_t callocs;
     uint64_t reallocs;
     uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
-    /* The malloc call this thread is inside (malloc_api.c numbers them
-     * from 1), or 0: a signal handler that calls malloc meanwhile is
-     * caught.  A byte, so that marking costs one store of a constant. */
-    uint8_t in_call;
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
@@ -204,5 +200,10 @@ void cache_flush_half(hmm_heap *h, void *ptr);
 void cache_add_stats(struct hmm_stats *out);
 void cache_after_fork_child(void);
 void cache_setup(uint32_t limit); /* from the library's constructor */
+/* The heap was given up while this thread may have been half-way through
+ * a change of its cache (a misuse found there, a signal handler): forget
+ * the parked blocks and park no more, so that the calls this thread still
+ * makes go the slow way, to the reserve. */
+void cache_abandon_mine(void);
 
 #endif /* HMM_THREAD_CACHE_H */

@@ -1,5 +1,6 @@
 """Faults from outside the allocator: the address space running out, and a
-signal handler that calls malloc while the thread is already inside it.
+signal handler that calls malloc while the thread is already inside it
+(served from the reserve by default, reported in check mode).
 
 (fork while other threads allocate is tests/test_programs_threads.py; a break
 moved by the program, and one that cannot move, are
@@ -37,12 +38,26 @@ def test_address_space_running_out(compile_c, run_both, same):
     assert stats.get("failed_calls", 0) >= 4, stats
 
 
-def test_signal_handler_reentering_the_allocator_aborts(compile_c, support):
+def test_signal_handler_reentering_the_allocator_is_served(compile_c, support):
+    """The default mode serves a handler's calls from the lock-free reserve:
+    the program runs to its end, and the stats count those calls."""
+    exe = compile_c("signal_reentry.c")
+    proc = hmm.run([str(exe), "3"], capture_output=True, text=True, timeout=REENTRY_TIMEOUT,
+                   env=support.base_env(), stats=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "no re-entry seen" in proc.stdout  # the program's words for "survived"
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("hmm: ")
+                and "re-entered" in line], proc.stderr[-2000:]
+    stats = support.assert_served(proc, min_allocs=10000)
+    assert stats.get("reserve_calls", 0) > 0, f"no signal landed inside the allocator: {stats}"
+
+
+def test_signal_handler_reentering_the_allocator_aborts_in_check_mode(compile_c, support):
     exe = compile_c("signal_reentry.c")
     argv = [str(exe), str(REENTRY_SECONDS)]
     try:
         proc = hmm.run(argv, capture_output=True, text=True, timeout=REENTRY_TIMEOUT,
-                       env=support.base_env())
+                       env=support.base_env(HMM_CHECK=1))
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
         pytest.fail(f"no answer within {REENTRY_TIMEOUT} s: the re-entered allocator "

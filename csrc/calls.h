@@ -1,0 +1,82 @@
+/*
+ * calls.h - which libc malloc call a thread is inside.
+ *
+ * Every libc name marks its thread as inside the allocator for the length
+ * of the call (call_enter/call_leave).  A call made while the mark is set
+ * comes from a signal handler that interrupted the thread inside the
+ * allocator: the heap or the thread's cache may be half-way through a
+ * change, and the lock may be held by this very thread.  Such a call
+ * (call_enter returns NULL) must not touch either: malloc_api.c serves it
+ * from the lock-free reserve (reserve.h), and a free of a heap block waits
+ * in the thread's list of deferred frees until the thread's next ordinary
+ * call.  Check mode reports it instead, as a bug finder should.
+ *
+ * The mark is a byte, so that setting it costs one store of a constant, and
+ * it shares a 16-bit word with the count of deferred frees, so that one
+ * test on the way in catches both.
+ */
+#ifndef HMM_CALLS_H
+#define HMM_CALLS_H
+
+#include <stdint.h>
+
+#define HMM_CALLS(X)                                            \
+    X(CALL_MALLOC, "malloc()") X(CALL_FREE, "free()")           \
+    X(CALL_CALLOC, "calloc()") X(CALL_REALLOC, "realloc()")     \
+    X(CALL_REALLOCARRAY, "reallocarray()")                      \
+    X(CALL_MEMALIGN, "memalign()")                              \
+    X(CALL_POSIX_MEMALIGN, "posix_memalign()")                  \
+    X(CALL_ALIGNED_ALLOC, "aligned_alloc()")                    \
+    X(CALL_VALLOC, "valloc()") X(CALL_PVALLOC, "pvalloc()")     \
+    X(CALL_USABLE_SIZE, "malloc_usable_size()")                 \
+    X(CALL_FREE_SIZED, "free_sized()")                          \
+    X(CALL_FREE_ALIGNED_SIZED, "free_aligned_sized()")          \
+    X(CALL_MALLINFO, "mallinfo()") X(CALL_MALLINFO2, "mallinfo2()") \
+    X(CALL_MALLOC_INFO, "malloc_info()")                        \
+    X(CALL_MALLOC_STATS, "malloc_stats()")                      \
+    X(CALL_MALLOC_TRIM, "malloc_trim()")                        \
+    X(CALL_MALLOPT, "mallopt()")
+
+enum hmm_call {
+    CALL_NONE = 0,
+#define HMM_CALL_ID(id, name) id,
+    HMM_CALLS(HMM_CALL_ID)
+#undef HMM_CALL_ID
+};
+
+#define CALL_DEFERRED_MAX 16
+
+typedef struct call_state {
+    union {
+        struct {
+            uint8_t in_call;  /* the enum hmm_call this thread is inside, or 0 */
+            uint8_t deferred; /* frees waiting in deferred_frees */
+        };
+        uint16_t busy;        /* either of them: the slow way in */
+    };
+    void *deferred_frees[CALL_DEFERRED_MAX];
+} call_state;
+
+extern __thread call_state hmm_call_state __attribute__((tls_model("initial-exec")));
+
+/* The way in when busy: drains the deferred frees and returns the state,
+ * or returns NULL for a re-entered call (check mode reports it instead). */
+call_state *call_enter_slow(enum hmm_call call);
+
+static inline call_state *call_enter(enum hmm_call call)
+{
+    call_state *cs = &hmm_call_state;
+    if (__builtin_expect(cs->busy != 0, 0))
+        return call_enter_slow(call);
+    cs->in_call = (uint8_t)call;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
+    return cs;
+}
+
+static inline void call_leave(call_state *cs)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
+    cs->in_call = CALL_NONE;
+}
+
+#endif /* HMM_CALLS_H */

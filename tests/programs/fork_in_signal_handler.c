@@ -1,0 +1,72 @@
+/*
+ * fork_in_signal_handler.c - fork() from a signal handler that interrupted
+ * malloc, in a single-threaded process (glibc's tst-mallocfork pattern).
+ *
+ * fork is async-signal-safe, and glibc keeps it so by taking no malloc lock
+ * in a process without threads.  A timer fires every half millisecond while
+ * the program does nothing but allocate; the handler forks, the child
+ * allocates and calls exit() (so its atexit handlers and the allocator's
+ * destructors run in a process whose only thread is inside malloc), and the
+ * parent's handler waits for it.
+ *
+ * Usage: fork_in_signal_handler [forks]   (default 300)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t forks, failed;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *p = malloc(64);
+        if (p)
+            memset(p, 1, 64);
+        free(p);
+        exit(0);
+    }
+    if (pid > 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            failed++;
+        forks++;
+    }
+    errno = saved;
+}
+
+int main(int argc, char **argv)
+{
+    int want = argc > 1 ? atoi(argv[1]) : 300;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval every = {{0, 500}, {0, 500}};
+    setitimer(ITIMER_REAL, &every, NULL);
+    void *slot[128] = {0};
+    for (unsigned long i = 0; forks < want; i++) {
+        unsigned k = (unsigned)(i % 128);
+        free(slot[k]);
+        slot[k] = malloc(1 + (i * 7919) % 3000);
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    for (unsigned k = 0; k < 128; k++)
+        free(slot[k]);
+    printf("at least %d forks from a signal handler, %d children failed\n", want, (int)failed);
+    return failed != 0;
+}
