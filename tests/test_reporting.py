@@ -10,6 +10,7 @@ are compared.
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -217,5 +218,30 @@ def test_python_side_sets_only_known_options(tmp_path, monkeypatch):
         monkeypatch.delenv(name)
     p = hmm.run(["env"], stats=True, check_mode=2, capture_output=True, text=True)
     ours = {line.split("=", 1)[0] for line in p.stdout.splitlines() if line.startswith("HMM_")}
-    assert ours and ours <= known, ours
+    assert ours == {"HMM_STATS", "HMM_CHECK"} and ours <= known, ours
     assert p.stderr == ""
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(hmm.__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HMM_")}
+    env["PYTHONPATH"] = package_parent
+    env.pop("LD_PRELOAD", None)
+    for options in (["--stats", "--check", "2"], ["--stats-file", str(tmp_path / "%p")]):
+        p = subprocess.run([sys.executable, "-m", "hmm", *options, "env"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        ours = {line.split("=", 1)[0] for line in p.stdout.splitlines()
+                if line.startswith("HMM_")}
+        assert ours and ours <= known, ours
+        assert "unknown option" not in p.stderr
+
+
+def test_a_long_unknown_name_is_cut_and_said_so(compile_c, support, tmp_path):
+    exe = compile_c("stats_options.c")
+    name = "HMM_" + "X" * 200
+    under = hmm.run([str(exe)], env=support.base_env(**{name: "1"}), cwd=tmp_path,
+                    capture_output=True, text=True, timeout=support.TIMEOUT)
+    assert under.returncode == 0
+    (line,) = under.stderr.splitlines()
+    shown = line[len("hmm: "):line.index(": unknown option (")]
+    assert shown.endswith("...") and name.startswith(shown[:-3]) and len(shown) < 70, line
+    assert line.endswith(f"({', '.join(_known_options())}), ignored")
