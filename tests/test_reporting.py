@@ -245,3 +245,15 @@ def test_a_long_unknown_name_is_cut_and_said_so(compile_c, support, tmp_path):
     shown = line[len("hmm: "):line.index(": unknown option (")]
     assert shown.endswith("...") and name.startswith(shown[:-3]) and len(shown) < 70, line
     assert line.endswith(f"({', '.join(_known_options())}), ignored")
+
+
+def test_report_to_stderr_without_room_for_a_copy(compile_c, support, tmp_path):
+    """With fewer than 200 descriptors allowed there is no copy of stderr:
+    descriptor 2, still the stderr of start-up, gets the report."""
+    exe = compile_c("stats_options.c")
+    argv = ["sh", "-c", 'ulimit -n 64 && exec "$0"', str(exe)]
+    plain = _glibc(argv, support, tmp_path)
+    under = _hmm(argv, support, tmp_path, HMM_STATS="on")
+    assert (under.returncode, under.stdout) == (plain.returncode, plain.stdout)
+    reports = hmm.stats.parse_all(under.stderr.decode())
+    assert under.pid in [r["pid"] for r in reports] and len(reports) == 2
