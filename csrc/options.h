@@ -5,6 +5,11 @@
  * comes first.  They are read straight from `environ`, not with getenv(),
  * because a preloaded allocator can be called before libc is ready for
  * getenv, and must never allocate while reading them.
+ *
+ * Only the names in the table are options.  Any other HMM_* variable is
+ * most likely a misspelling (HMM_STAT=1) that would otherwise be ignored in
+ * silence, so it is named in one line on stderr when the options are read:
+ * once per process (a forked child has them read already).
  */
 #ifndef HMM_OPTIONS_H
 #define HMM_OPTIONS_H
@@ -14,7 +19,8 @@
 /* X(id, environment name, meaning) */
 #define HMM_OPTIONS_LIST(X)                                                   \
     X(OPTION_STATS, "HMM_STATS",                                              \
-      "1: print the stats to stderr at exit; a path (%p = pid): write them there") \
+      "1, yes, true, on: print the stats to stderr at exit; 0, no, false, off: do not; " \
+      "anything else is a path to write them to (%p = pid, %% = %)")            \
     X(OPTION_POLICY, "HMM_POLICY",                                            \
       "placement: segregated (default), first-fit, next-fit or best-fit")      \
     X(OPTION_TCACHE, "HMM_TCACHE",                                            \
@@ -37,12 +43,16 @@ typedef enum hmm_option {
     OPTION_COUNT
 } hmm_option;
 
-/* Scan environ; does nothing once it has succeeded.  Returns 0 while environ
- * is not set up yet (very early calls), so that a later call can retry. */
+/* Scan environ and warn about unknown HMM_* names; does nothing once it has
+ * succeeded.  Returns 0 while environ is not set up yet (very early calls),
+ * so that a later call can retry. */
 int options_load(void);
 /* The option's value (pointing into environ), or NULL when unset or empty. */
 const char *option_value(hmm_option which);
 const char *option_name(hmm_option which);
+/* An on/off option: 1 for 1, yes, true or on; 0 for 0, no, false or off
+ * (any case); -1 when unset or anything else. */
+int option_switch(hmm_option which);
 /* A size option: digits with an optional k, m or g suffix (powers of 1024).
  * Returns 1 and sets *out when set and well formed; 0 when unset; -1 when
  * malformed. */

@@ -18,10 +18,13 @@
 
 /* Write the report to fd. */
 void report_stats(const struct hmm_stats *stats, const char *policy, int check_level, int fd);
-/* Get ready to report at exit (called once at start-up). */
+/* Get ready to report at exit (called once at start-up, after the options
+ * are loaded): remember what stderr is, and keep a copy of it. */
 void report_prepare(void);
-/* Write it where HMM_STATS says: "1" is stderr, anything else a path in
- * which %p stands for the pid.  Does nothing when HMM_STATS is unset. */
+/* Write it where HMM_STATS says: 1/yes/true/on is stderr (the stderr of
+ * start-up, and only while a descriptor still leads to it), 0/no/false/off
+ * nowhere, anything else a path in which %p stands for the pid and %% for %.
+ * Does nothing when HMM_STATS is unset. */
 void report_stats_as_configured(const struct hmm_stats *stats, const char *policy, int check_level);
 /* One line to stderr: "hmm: " + the parts, up to a NULL. */
 void report_line(const char *first, ...);

@@ -40,13 +40,16 @@ signals, terminal and pid are the program's own.
 options:
   --stats            print HMM's statistics to stderr when the program exits
   --stats-file PATH  write the statistics to PATH at exit (%p = process id,
-                     so that each forked process writes its own file)
-  --check[=LEVEL]     check mode (HMM_CHECK): 1 (the default) puts a canary
-                     after every block and fills freed and new memory, to
-                     catch overflows, writes after free and reads of
-                     uninitialised memory; 2 also checks the whole heap
-                     every 1000 calls (HMM_CHECK_EVERY to change it).
-                     Slower, and thread caches are off.
+                     so that each forked process writes its own file; %% = %)
+  --check [LEVEL]    check mode (HMM_CHECK); LEVEL is 0, 1 or 2, given as
+                     --check=LEVEL or as the next argument (only when that
+                     is 0, 1 or 2: `--check prog` runs prog at level 1).
+                     1, the default, puts a canary after every block and
+                     fills freed and new memory, to catch overflows, writes
+                     after free and reads of uninitialised memory; 2 also
+                     checks the whole heap every 1000 calls (HMM_CHECK_EVERY
+                     to change it); 0 is off.  Levels 1 and 2 are slower
+                     and turn the thread caches off.
   --print-lib        print the path of libhmm.so and exit
   --env              print a shell line that preloads HMM, for
                      eval "$({PROG} --env)"
@@ -71,6 +74,9 @@ def _bench(argv):
 COMMANDS = {
     "bench": _bench,
 }
+
+
+CHECK_LEVELS = ("0", "1", "2")
 
 
 class UsageError(Exception):
@@ -98,15 +104,21 @@ def _parse(argv):
                 value = argv[i]
             if not value:
                 raise UsageError("--stats-file needs a non-empty PATH")
-            # Absolute: the library opens it at exit, after any chdir, and
-            # a bare "1" must not read as the stderr switch.
-            _set_stats(options, os.path.abspath(value))
+            _set_stats(options, absolute_template(value))
         elif name == "--check":
-            if has_value and value not in ("1", "2"):
-                raise UsageError(f"--check={value}: the level is 1 or 2")
+            if has_value and value not in CHECK_LEVELS:
+                raise UsageError(f"--check={value}: the level is 0, 1 or 2")
             if options["check"] is not None:
                 raise UsageError("--check can be given only once")
-            options["check"] = value if has_value else "1"
+            if not has_value:
+                # The level may follow as an argument of its own, but only
+                # a level: `--check ls` runs ls at level 1.
+                if i + 1 < len(argv) and argv[i + 1] in CHECK_LEVELS:
+                    i += 1
+                    value = argv[i]
+                else:
+                    value = "1"
+            options["check"] = value
         elif has_value:
             raise UsageError(f"option {name} takes no value")
         elif arg == "--stats":
@@ -124,6 +136,19 @@ def _parse(argv):
                              "name starts with '-')")
         i += 1
     return options, argv[i:]
+
+
+def absolute_template(template):
+    """The HMM_STATS path template `template`, made absolute.
+
+    Absolute: the library opens it at exit, after any chdir, and a bare "1"
+    or "yes" must not read as the stderr switch.  The working directory is
+    put in front with its own % doubled, since in the template %p stands for
+    the pid and %% for one %.
+    """
+    if not os.path.isabs(template):
+        template = os.path.join(os.getcwd().replace("%", "%%"), template)
+    return os.path.normpath(template)
 
 
 def _set_stats(options, value):

@@ -80,7 +80,9 @@ def run(args, stats=False, env=None, check=False, *, check_mode=0, input=None,
     stats_dir = None
     if stats:
         stats_dir = tempfile.mkdtemp(prefix="hmm-stats-")
-        child_env["HMM_STATS"] = os.path.join(stats_dir, "%p.txt")
+        # A template: %p is the pid, so a % in the directory's own name
+        # (from TMPDIR) is written %%.
+        child_env["HMM_STATS"] = os.path.join(stats_dir.replace("%", "%%"), "%p.txt")
     try:
         # Popen rather than subprocess.run: the top process's report is the
         # file named after its pid, and only Popen tells the pid.

@@ -106,10 +106,10 @@ def test_preload_env_prepends(lib):
 
 def test_preload_env_defaults_to_os_environ(lib, monkeypatch):
     monkeypatch.setenv("LD_PRELOAD", "libm.so.6")
-    monkeypatch.setenv("HMM_TEST_MARK", "yes")
+    monkeypatch.setenv("HMM_POLICY", "best-fit")   # a real option: it is kept
     env = hmm.preload_env()
     assert env["LD_PRELOAD"] == f"{lib}:libm.so.6"
-    assert env["HMM_TEST_MARK"] == "yes"
+    assert env["HMM_POLICY"] == "best-fit"
     assert os.environ["LD_PRELOAD"] == "libm.so.6"   # a copy, not os.environ
 
 
@@ -464,6 +464,44 @@ def test_stats_file_is_made_absolute(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[1] == f"export HMM_STATS={tmp_path / '1'}"
 
 
+def test_stats_file_percent(tmp_path):
+    """%% is a literal % in the template, in the library and in hmm-run."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hmm", "--stats-file", str(tmp_path / "100%%-%p.txt"), "ls", "/"],
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert os.listdir(tmp_path) == [f"100%-{process.pid}.txt"]
+    assert hmm_stats.read_file(tmp_path / f"100%-{process.pid}.txt")["pid"] == process.pid
+
+
+def test_relative_stats_file_in_a_directory_named_with_percent(tmp_path, monkeypatch, capsys):
+    cwd = tmp_path / "50%p off"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    assert cli.main(["--env", "--stats-file", "r-%p.txt"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"export HMM_STATS='{tmp_path}/50%%p off/r-%p.txt'")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hmm", "--stats-file", "r-%p.txt", "ls", "/"], cwd=cwd,
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert os.listdir(cwd) == [f"r-{process.pid}.txt"]
+
+
+def test_run_collects_stats_under_a_tmpdir_named_with_percent(tmp_path, monkeypatch):
+    tmpdir = tmp_path / "tmp%p%%"
+    tmpdir.mkdir()
+    monkeypatch.setattr(hmm.runner.tempfile, "tempdir", str(tmpdir))
+    p = hmm.run(["ls", "/"], stats=True, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stats is not None and p.stats["pid"] == p.pid
+    assert p.stats["alloc_calls"] > 0
+    assert os.listdir(tmpdir) == []
+
+
 def test_stats_file(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "hmm", "--stats-file", str(tmp_path / "%p.txt"), "ls", "/"],
@@ -584,9 +622,12 @@ def test_read_stats_dir(tmp_path):
                                             {"pid": 2, "alloc_calls": 3}]
 
 
-@pytest.mark.parametrize("option, level", [("--check", 1), ("--check=1", 1), ("--check=2", 2)])
-def test_check_option_runs_in_check_mode(option, level):
-    p = hmm_run("--stats", option, "ls", "/")
+@pytest.mark.parametrize("options, level", [
+    (["--check"], 1), (["--check=1"], 1), (["--check=2"], 2),
+    (["--check", "1"], 1), (["--check", "2"], 2),
+])
+def test_check_option_runs_in_check_mode(options, level):
+    p = hmm_run("--stats", *options, "ls", "/")
     assert p.returncode == 0, p.stderr
     report = hmm_stats.parse(p.stderr)
     assert report["check"] == level
@@ -596,13 +637,61 @@ def test_check_option_runs_in_check_mode(option, level):
     assert "usr" in p.stdout.split()
 
 
-@pytest.mark.parametrize("option", ["--check=0", "--check=3", "--check=x", "--check="])
-def test_check_option_levels_are_1_or_2(option, capsys):
+@pytest.mark.parametrize("options", [["--check=0"], ["--check", "0"]])
+def test_check_level_0_is_valid_and_off(options):
+    p = hmm_run("--stats", *options, "ls", "/")
+    assert p.returncode == 0, p.stderr
+    report = hmm_stats.parse(p.stderr)
+    assert report["check"] == 0
+    assert report["alloc_calls"] > 0 and report["cached_blocks"] > 0
+    assert "usr" in p.stdout.split()
+
+
+@pytest.mark.parametrize("option", ["--check=3", "--check=x", "--check=", "--check=01"])
+def test_check_option_levels_are_0_1_or_2(option, capsys):
     assert cli.main([option, "ls"]) == 2
-    assert "the level is 1 or 2" in capsys.readouterr().err
+    assert "the level is 0, 1 or 2" in capsys.readouterr().err
 
 
-def test_check_option_in_env_line(monkeypatch, capsys):
+@pytest.mark.parametrize("argv, level, program", [
+    (["--check", "2", "ls"], "2", ["ls"]),
+    (["--check", "0", "--stats", "ls"], "0", ["ls"]),
+    (["--check", "ls", "-l"], "1", ["ls", "-l"]),
+    (["--check", "3", "x"], "1", ["3", "x"]),      # not a level: the program
+    (["--check", "02", "x"], "1", ["02", "x"]),
+    (["--check", "--", "2"], "1", ["2"]),         # a program named 2
+    (["--check", "--stats", "2"], "1", ["2"]),
+])
+def test_check_level_as_next_argument_only_when_a_level(argv, level, program):
+    options, rest = cli._parse(argv)
+    assert (options["check"], rest) == (level, program)
+
+
+def test_check_level_as_next_argument_runs_the_program_after_it(tmp_path):
+    # The complaint was "2: command not found".
+    p = hmm_run("--check", "2", "sh", "-c", 'echo "$HMM_CHECK $0"', "named")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "2 named\n", "")
+
+
+@pytest.mark.parametrize("options, level", [(["--check=2"], "2"), (["--check", "0"], "0"),
+                                            (["--check"], "1")])
+def test_check_option_in_env_line(monkeypatch, capsys, options, level):
     monkeypatch.delenv("LD_PRELOAD", raising=False)
-    assert cli.main(["--env", "--check=2"]) == 0
-    assert "export HMM_CHECK=2" in capsys.readouterr().out.splitlines()
+    assert cli.main(["--env", *options]) == 0
+    assert f"export HMM_CHECK={level}" in capsys.readouterr().out.splitlines()
+
+
+def test_help_columns_line_up(capsys):
+    assert cli.main(["--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    options = [line for line in lines if line.startswith("  -")]
+    assert len(options) == 7
+    column = len("  --stats-file PATH  ")
+    for line in options:
+        assert line[column - 2:column] == "  " and line[column] != " ", line
+    first = lines.index(options[0])
+    last = lines.index(options[-1])
+    for line in lines[first:last + 1]:
+        if not line.startswith("  -"):   # a continuation line
+            assert line[:column].strip() == "" and line[column] != " ", line
+
