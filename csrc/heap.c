@@ -767,7 +767,8 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
 
 /* A block already freed was passed again: a double free for free(), a use
  * after free for anything else.  `holder` is ptr when `size` is the
- * block's own, else the free block of `size` bytes it has merged into. */
+ * block's own, else the free block (its header, never ptr) of `size` bytes
+ * that ptr's memory is part of now. */
 static hmm_block *freed_again_in(hmm_heap *h, const void *ptr, const void *holder, size_t size)
 {
     int freeing = strcmp(h->call, "free()") == 0;
@@ -835,7 +836,7 @@ static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr
         return explain_bad_pointer(h, s, ptr);
     if (word & (HMM_IN_USE | HMM_OWN_SIZE))
         return freed_again(h, ptr, word & HMM_SIZE_MASK);
-    return freed_again_in(h, ptr, block_payload(b), block_size(b));
+    return freed_again_in(h, ptr, b, block_size(b));
 }
 
 /* ptr is in no segment: a mapped block, one freed lately, or not ours.

@@ -42,7 +42,7 @@ static void finish(hmm_heap *h, hmm_fault fault)
 }
 
 /* What became of a freed block: `block` is ptr when n is its own size,
- * else the free block of n bytes it merged into. */
+ * else the free block of n bytes (its header) it is part of now. */
 static void block_of_n(hmm_text *t, const void *ptr, const void *block, size_t n)
 {
     if (!n) { /* freed, merged and trimmed: the block is gone */
