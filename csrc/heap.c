@@ -158,7 +158,7 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
     /* A block the program frees is in use and whole; a split's tail, a
      * memalign lead or new memory is not.  Only the first has a size a
      * later double free can be told (HMM_OWN_SIZE). */
-    int programs = block_in_use(b) && block_size(b) == size;
+    int freed_by_program = block_in_use(b) && block_size(b) == size;
     size_t own = size;
     hmm_block *next = (hmm_block *)((char *)b + size);
     if (!block_in_use(next) && next_mergeable(h, next)) {
@@ -172,13 +172,13 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
         /* b's own header stays behind, inside the merged block: mark it
          * free (and sealed), or a stale "in use" there would let a double
          * free of b through; with its own size, which that report names. */
-        block_write(b, own | (b->size_flags & HMM_PREV_IN_USE) | (programs ? HMM_OWN_SIZE : 0));
+        block_write(b, own | (b->size_flags & HMM_PREV_IN_USE) | (freed_by_program ? HMM_OWN_SIZE : 0));
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
         b = prev;
     }
-    block_mark_free(b, size, programs && size == own); /* grown by a merge: not its own size */
+    block_mark_free(b, size, freed_by_program && size == own); /* grown by a merge: not its own size */
     put_free(h, b);
     return b;
 }
@@ -886,7 +886,8 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
     }
     /* Marked as parked in a thread cache: a double free if it is in a bin,
      * else the mark was copied there, and this is the block's first free. */
-    if (h->cache_key && block_marked_parked(b, h->cache_key) && (!h->cache_holds || h->cache_holds(h, b)))
+    if (h->cache_key && block_marked_parked(b, h->cache_key) &&
+        (!h->cache_holds || h->cache_holds(h, b)))
         return freed_block_again(h, s, ptr, word);
     /* The next header, which free and realloc will change: an overflow
      * from b lands there first.  Report it now, before anything changes. */

@@ -165,8 +165,8 @@ static inline int cache_put(void *ptr)
      * byte past the usable size is its low byte): sealed right and saying
      * b is in use, or the slow way reports it.  Other threads rewrite it
      * under the lock meanwhile (a free, a merge, a trim, a take of the
-     * block after), but always with one store of a sealed word, or one
-     * flip of its PREV_IN_USE, which only b's owner changes.  The one
+     * block after), but always with one store of a sealed word; its
+     * PREV_IN_USE bit only b's owner changes.  The one
      * unsealed state a header passes through (the tail of a split, before
      * release_block seals it) starts inside a block being split, never
      * where a live block ends. */
