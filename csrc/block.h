@@ -46,6 +46,7 @@
  *
  *   bits:   63 .. 48 | 47 .. 4 |    3    |   2    |      1      |   0
  *           check    |  size   | GUARDED | MAPPED | PREV_IN_USE | IN_USE
+ *                                (free: OWN_SIZE)
  *
  * An overflow from the previous block, even one NUL byte, or a pointer into
  * the middle of a block, gives a header whose check does not match (the
@@ -79,6 +80,14 @@
 #define HMM_PREV_IN_USE 0x2u
 #define HMM_MAPPED 0x4u     /* a large block with a mapping of its own */
 #define HMM_GUARDED 0x8u    /* check mode: a canary follows the bytes asked for */
+/* On a free block's header, GUARDED's bit means something else (no free
+ * block is guarded): the header still holds the size of the block the
+ * program freed at this address, as no merge has grown it since.  A double
+ * free can then name that size; without it, the memory is part of a larger
+ * free block.  Only release_block sets it; every other write of a free
+ * header (a merge, a trim, a split's tail) drops it, which errs towards
+ * "part of a free block". */
+#define HMM_OWN_SIZE HMM_GUARDED
 #define HMM_FLAG_MASK 0xfu
 
 #define HMM_CHECK_SHIFT 48
@@ -156,7 +165,8 @@ static inline hmm_block *block_next(const hmm_block *b) { return (hmm_block *)((
 /* Only meaningful when !block_prev_in_use(b). */
 static inline hmm_block *block_prev(const hmm_block *b) { return (hmm_block *)((char *)b - b->prev_size); }
 
-/* Write a block's header, keeping its PREV_IN_USE bit. */
+/* Write a block's header, keeping its PREV_IN_USE bit (and nothing else:
+ * not GUARDED, nor OWN_SIZE, which the caller adds when it holds). */
 static inline void block_set(hmm_block *b, size_t size, int in_use)
 {
     block_write(b, size | (b->size_flags & HMM_PREV_IN_USE) | (in_use ? HMM_IN_USE : 0));
@@ -181,6 +191,31 @@ static inline void block_mark(hmm_block *b, size_t size, int in_use)
     block_set_prev_in_use(next, in_use);
     if (!in_use)
         next->prev_size = size;
+}
+
+/* Mark b free as block_mark(b, size, 0) does, with OWN_SIZE when b is the
+ * block the program freed, at the size it had. */
+static inline void block_mark_free(hmm_block *b, size_t size, int own_size)
+{
+    block_write(b, size | (b->size_flags & HMM_PREV_IN_USE) | (own_size ? HMM_OWN_SIZE : 0));
+    hmm_block *next = block_next(b);
+    block_set_prev_in_use(next, 0);
+    next->prev_size = size;
+}
+
+/* ---- The thread caches' mark ------------------------------------------- */
+
+/* What a block parked in a thread cache holds in its second payload word
+ * (thread_cache.h): the caches' secret XORed with the block's address, so
+ * that bytes copied out of a parked block into another block (a read after
+ * free, no fault of the other block's owner) do not mark that one too. */
+static inline uintptr_t parked_mark(uint64_t key, const hmm_block *b)
+{
+    return (uintptr_t)key ^ (uintptr_t)b;
+}
+static inline int block_marked_parked(const hmm_block *b, uint64_t key)
+{
+    return (uintptr_t)b->prev_free == parked_mark(key, b);
 }
 
 /* ---- Sealed links ------------------------------------------------------ */

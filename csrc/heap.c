@@ -155,6 +155,11 @@ static void fill_released(hmm_heap *h, hmm_block *b, size_t size)
 
 static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
 {
+    /* A block the program frees is in use and whole; a split's tail, a
+     * memalign lead or new memory is not.  Only the first has a size a
+     * later double free can be told (HMM_OWN_SIZE). */
+    int freed_by_program = block_in_use(b) && block_size(b) == size;
+    size_t own = size;
     hmm_block *next = (hmm_block *)((char *)b + size);
     if (!block_in_use(next) && next_mergeable(h, next)) {
         /* (the end marker counts as in use) */
@@ -166,14 +171,14 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
     if (!block_prev_in_use(b) && prev_mergeable(h, b)) {
         /* b's own header stays behind, inside the merged block: mark it
          * free (and sealed), or a stale "in use" there would let a double
-         * free of b through. */
-        block_set(b, (size_t)((char *)next - (char *)b), 0);
+         * free of b through; with its own size, which that report names. */
+        block_write(b, own | (b->size_flags & HMM_PREV_IN_USE) | (freed_by_program ? HMM_OWN_SIZE : 0));
         hmm_block *prev = block_prev(b);
         take_free(h, prev);
         size += block_size(prev);
         b = prev;
     }
-    block_mark(b, size, 0);
+    block_mark_free(b, size, freed_by_program && size == own); /* grown by a merge: not its own size */
     put_free(h, b);
     return b;
 }
@@ -761,12 +766,19 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
 }
 
 /* A block already freed was passed again: a double free for free(), a use
- * after free for anything else. */
-static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
+ * after free for anything else.  `holder` is ptr when `size` is the
+ * block's own, else the free block (its header, never ptr) of `size` bytes
+ * that ptr's memory is part of now. */
+static hmm_block *freed_again_in(hmm_heap *h, const void *ptr, const void *holder, size_t size)
 {
     int freeing = strcmp(h->call, "free()") == 0;
-    misuse_report(h, freeing ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_USE_AFTER_FREE, ptr, ptr, size);
+    misuse_report(h, freeing ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_USE_AFTER_FREE, ptr, holder, size);
     return NULL;
+}
+
+static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
+{
+    return freed_again_in(h, ptr, ptr, size);
 }
 
 /*
@@ -809,17 +821,22 @@ static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *p
     return NULL;
 }
 
-/* The block at ptr has a sealed header marked free (or parked): freed
- * already, unless that header is one a merge left behind inside a block
- * that is in use again, ptr pointing into it.  Only the walk tells. */
-static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t size)
+/* The block at ptr has a sealed header (`word`) marked free (or parked):
+ * freed already, unless that header is one a merge left behind inside a
+ * block that is in use again, ptr pointing into it.  Only the walk tells.
+ * A parked block, or a freed one whose header kept its own size
+ * (HMM_OWN_SIZE), is named with that size; else the memory is part of the
+ * free block b the walk found, whose size is named. */
+static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t word)
 {
     hmm_block *b = walk_to(h, s, block_of(ptr));
     if (!b)
         return NULL; /* a broken header, reported */
     if (b != block_of(ptr) && block_in_use(b))
         return explain_bad_pointer(h, s, ptr);
-    return freed_again(h, ptr, size);
+    if (word & (HMM_IN_USE | HMM_OWN_SIZE))
+        return freed_again(h, ptr, word & HMM_SIZE_MASK);
+    return freed_again_in(h, ptr, b, block_size(b));
 }
 
 /* ptr is in no segment: a mapped block, one freed lately, or not ours.
@@ -862,13 +879,16 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
         return explain_bad_pointer(h, s, ptr);
     size_t size = word & HMM_SIZE_MASK;
     if (!(word & HMM_IN_USE)) /* sealed, so a block once: freed, maybe merged since */
-        return freed_block_again(h, s, ptr, size);
+        return freed_block_again(h, s, ptr, word);
     if ((word & HMM_MAPPED) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
         misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
         return NULL;
     }
-    if (h->cache_key && b->prev_free == (hmm_block *)(uintptr_t)h->cache_key)
-        return freed_block_again(h, s, ptr, size); /* parked in a thread cache */
+    /* Marked as parked in a thread cache: a double free if it is in a bin,
+     * else the mark was copied there, and this is the block's first free. */
+    if (h->cache_key && block_marked_parked(b, h->cache_key) &&
+        (!h->cache_holds || h->cache_holds(h, b)))
+        return freed_block_again(h, s, ptr, word);
     /* The next header, which free and realloc will change: an overflow
      * from b lands there first.  Report it now, before anything changes. */
     hmm_block *next = block_next(b);

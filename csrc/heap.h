@@ -90,6 +90,10 @@ struct hmm_heap {
      * is in use to the heap and holds this secret in its second payload
      * word (the heap itself never writes there while a block is in use). */
     uint64_t cache_key;
+    /* Under the lock: is b, which holds the mark, really parked in one of
+     * the caches?  The mark is a hint (a program can copy it); a double
+     * free is named only when the block is found in a bin. */
+    int (*cache_holds)(hmm_heap *h, const hmm_block *b);
 
     /* The call being served, for misuse reports: "free()", ... */
     const char *call;

@@ -10,9 +10,11 @@
  *                      hmm: free(): invalid pointer P (inside the block at Q of N bytes)
  *                      hmm: free(): invalid pointer P (inside free memory)
  *   double free        hmm: free(): double free of P (block of N bytes)
+ *                      hmm: free(): double free of P (now part of a free block of N bytes)
  *                      hmm: free(): double free of P (its memory was given back to the system)
  *   use after free     hmm: realloc(): use after free of P (block of N bytes)
  *   corrupt header     hmm: free(): corrupted block header at P
+ *                      hmm: malloc(): corrupted block header at P (a free block's)
  *   corrupt free list  hmm: malloc(): corrupted free list at P
  *   overflow           hmm: free(): buffer overflow at A (past the N bytes of P)
  *                      hmm: free(): buffer overflow at A (past the end of P)
@@ -39,13 +41,15 @@ static void finish(hmm_heap *h, hmm_fault fault)
         h->on_misuse(h);
 }
 
-static void block_of_n(hmm_text *t, size_t n)
+/* What became of a freed block: `block` is ptr when n is its own size,
+ * else the free block of n bytes (its header) it is part of now. */
+static void block_of_n(hmm_text *t, const void *ptr, const void *block, size_t n)
 {
     if (!n) { /* freed, merged and trimmed: the block is gone */
         text_str(t, " (its memory was given back to the system)");
         return;
     }
-    text_str(t, " (block of ");
+    text_str(t, block == ptr ? " (block of " : " (now part of a free block of ");
     text_uint(t, n);
     text_str(t, " bytes)");
 }
@@ -58,12 +62,12 @@ void misuse_report(hmm_heap *h, hmm_fault fault, const void *ptr, const void *bl
     case HMM_FAULT_DOUBLE_FREE:
         text_str(&t, "double free of ");
         text_hex(&t, (uintptr_t)ptr);
-        block_of_n(&t, n);
+        block_of_n(&t, ptr, block, n);
         break;
     case HMM_FAULT_USE_AFTER_FREE:
         text_str(&t, "use after free of ");
         text_hex(&t, (uintptr_t)ptr);
-        block_of_n(&t, n);
+        block_of_n(&t, ptr, block, n);
         break;
     case HMM_FAULT_CORRUPT_HEADER:
         text_str(&t, "corrupted block header at ");

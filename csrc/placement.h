@@ -67,7 +67,8 @@ void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high);
 void placement_insert(hmm_placement *p, hmm_block *b);
 void placement_remove(hmm_placement *p, hmm_block *b);
 /* A free block of at least `size` bytes, still filed; NULL if none.
- * Never walks blocks in use. */
+ * Never walks blocks in use.  A filed block met on the way whose header is
+ * not sealed right is returned as it is, for the caller to report. */
 hmm_block *placement_find(hmm_placement *p, size_t size);
 /* Visit the free blocks (for stats and the checker); stops when visit
  * returns nonzero. */

@@ -15,7 +15,9 @@
  *              least waste per request, but it always walks the whole list
  *
  * The links are sealed (block.h) and read through next_of/prev_of, which
- * check them before they are followed.
+ * check them before they are followed.  A search that meets a block whose
+ * header is not sealed right returns it at once, whatever its size says,
+ * and the heap reports it: a write after free is never passed over.
  */
 #include "placement.h"
 
@@ -58,8 +60,8 @@ static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_blo
             p->on_corrupt(p, b);
             return NULL;
         }
-        if (block_size(b) >= size)
-            return b;
+        if (block_size(b) >= size || !block_header_ok(b))
+            return b; /* (a broken header: for the heap to report) */
     }
     return NULL;
 }
@@ -89,6 +91,8 @@ hmm_block *list_find_best(hmm_placement *p, size_t size)
             p->on_corrupt(p, b);
             return NULL;
         }
+        if (!block_header_ok(b))
+            return b; /* a write after free hit it: for the heap to report */
         size_t have = block_size(b);
         if (have < size || (best && have >= block_size(best)))
             continue;

@@ -30,7 +30,9 @@
  * Finding a block for `size`:
  *   1. Look at the head of size's own class.  Above 1 KiB a class mixes
  *      sizes, so its head may be too small; one look keeps this O(1), and
- *      a head that fits is the tightest fit to be had.
+ *      a head that fits is the tightest fit to be had.  Its size is read,
+ *      so its seal is checked: a broken one goes to the heap to report.
+ *      (Every other block found is returned, and the heap checks it.)
  *   2. Round size up to the next class start, so that every block in the
  *      class found fits ("good fit"), and take the head of the first
  *      non-empty class from there: a scan of that level's bitmap, or of the
@@ -136,7 +138,10 @@ hmm_block *segregated_find(hmm_placement *p, size_t size)
 {
     size_class own = class_of(size);
     hmm_block *head = p->classes[own.fl][own.sl];
-    if (head && block_size(head) >= size)
+    /* A head whose header is not sealed right is returned too, not passed
+     * over for its size: a write after free hit it, and the heap reports
+     * it (passed over, it would never be used or reported). */
+    if (head && (block_size(head) >= size || !block_header_ok(head)))
         return head;
     size_t rounded = round_to_class(size);
     if (rounded < size)

@@ -87,6 +87,34 @@ void cache_corrupt(hmm_block *b)
     abort(); /* the process heap's handler aborts already */
 }
 
+/*
+ * Under the process lock: is b parked in a bin of a live cache?  The bins'
+ * owners push and pop without the lock, so this walk may meet any link at
+ * all: each is followed only when it is aligned and the block it names
+ * lies whole inside a heap segment (which the lock keeps mapped), and a
+ * walk ends after as many blocks as a bin can hold.  It never faults and
+ * never reports; a race with the owner can only miss a block that is being
+ * taken out or put in that instant.
+ */
+static int cache_holds(hmm_heap *h, const hmm_block *b)
+{
+    unsigned c = cache_class(block_size(b));
+    if (c >= CACHE_CLASSES)
+        return 0;
+    for (thread_cache *tc = live_caches; tc; tc = tc->next) {
+        hmm_block *x = *(hmm_block *volatile *)&tc->bins[c];
+        for (uint32_t left = tc->limit; x && left; left--) {
+            if (x == b)
+                return 1;
+            hmm_segment *s = link_misaligned(x) ? NULL : heap_segment_of(h, x);
+            if (!s || (char *)(x + 1) > segment_end(s))
+                break;
+            x = link_seal(&x->next_free, *(hmm_block *volatile *)&x->next_free);
+        }
+    }
+    return 0;
+}
+
 void cache_setup(uint32_t limit)
 {
     /* The secret: from the 16 random bytes the kernel gives every process;
@@ -98,6 +126,7 @@ void cache_setup(uint32_t limit)
     if (!h)
         return;
     h->cache_key = cache_key;
+    h->cache_holds = cache_holds;
     process_heap_unlock();
     cache_limit = limit;
     if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
@@ -181,7 +210,7 @@ void cache_refill(hmm_heap *h, size_t size)
         if (!p)
             return;
         hmm_block *b = block_of(p);
-        b->prev_free = (hmm_block *)(uintptr_t)cache_key;
+        b->prev_free = (hmm_block *)parked_mark(cache_key, b);
         cache_link(b, tc->bins[c]);
         tc->bins[c] = b;
         tc->counts[c]++;

@@ -7,8 +7,10 @@
  * without touching the heap's structures.  To the heap a cached block is
  * still in use, so nothing else can take it.  The cache never writes a
  * block's header: under the lock another thread may be updating its
- * PREV_IN_USE bit.  It marks a parked block with a random secret in the
- * block's second payload word instead, so that a second free is seen.
+ * PREV_IN_USE bit.  It marks a parked block with a random secret (XORed
+ * with the block's address) in the block's second payload word instead, so
+ * that a second free is seen; the slow way confirms it by finding the block
+ * in a bin (cache_holds), since a program can copy a mark.
  *
  *   class:  0    1    2    3   ...  31
  *   size:   32   48   64   80  ...  528 bytes   (blocks; requests up to 520)
@@ -140,8 +142,8 @@ static inline int cache_put(void *ptr)
     if ((p & (HMM_ALIGNMENT - 1)) || !cache_covers(p))
         return CACHE_NOT_OURS;
     hmm_block *b = block_of(ptr);
-    if ((uint64_t)(uintptr_t)b->prev_free == cache_key)
-        return CACHE_NOT_OURS; /* parked already: the slow way reports the double free */
+    if (block_marked_parked(b, cache_key))
+        return CACHE_NOT_OURS; /* parked already, maybe: the slow way looks in the bins */
     size_t flags = b->size_flags;
     /* One test for "sealed right, in use, not mapped, not guarded, and
      * small", which also yields the class.  XORing in the seal leaves the
@@ -155,9 +157,25 @@ static inline int cache_put(void *ptr)
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)
         return CACHE_NOT_OURS;
+    /* The next header, which an overflow out of b reaches first (one NUL
+     * byte past the usable size is its low byte): sealed right and saying
+     * b is in use, or the slow way reports it.  Other threads rewrite it
+     * under the lock meanwhile (a free, a merge, a trim, a take of the
+     * block after), but always with one store of a sealed word; its
+     * PREV_IN_USE bit only b's owner changes.  The one
+     * unsealed state a header passes through (the tail of a split, before
+     * release_block seals it) starts inside a block being split, never
+     * where a live block ends. */
+    hmm_block *next = (hmm_block *)((char *)b + key + HMM_MIN_BLOCK); /* key: size - 32 now */
+    size_t next_word = next->size_flags;
+    /* header_fault(next, next_word), with one mask where it has two */
+    size_t next_seal = ((uintptr_t)next ^ (next_word & HMM_SEALED_MASK)) * hmm_secret;
+    if (__builtin_expect(((next_word ^ next_seal) & ~HMM_FIELD_MASK) != 0, 0) ||
+        __builtin_expect(!(next_word & HMM_PREV_IN_USE), 0))
+        return CACHE_NOT_OURS;
     if (tc->counts[c] >= tc->limit) /* also when the cache is not active (limit 0) */
         return CACHE_BIN_FULL;
-    b->prev_free = (hmm_block *)(uintptr_t)cache_key;
+    b->prev_free = (hmm_block *)parked_mark(cache_key, b);
     cache_link(b, tc->bins[c]);
     tc->bins[c] = b;
     tc->counts[c]++;
@@ -180,7 +198,7 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
     size_t have = flags & HMM_SIZE_MASK;
     size_t want = block_size_for(size);
     if (header_fault(b, flags) || (flags & (HMM_IN_USE | HMM_MAPPED | HMM_GUARDED)) != HMM_IN_USE || want > have ||
-        have - want >= HMM_MIN_BLOCK || (uint64_t)(uintptr_t)b->prev_free == cache_key)
+        have - want >= HMM_MIN_BLOCK || block_marked_parked(b, cache_key))
         return 0;
     tc->reallocs++;
     return 1;

@@ -230,12 +230,14 @@ class MisuseMachine(RuleBasedStateMachine):
             event("use after free: memory given back")
         else:
             here = [b for b in blocks if b.address == address]
+            tail = f"(block of {size} bytes)"
             if here:    # still a block, or grown by merging its right neighbour
                 assert not here[0].used
-                size = here[0].size
-            else:       # merged into its left neighbour: its header stays
+                if here[0].size != size:
+                    tail = f"(now part of a free block of {here[0].size} bytes)"
+                    event("use after free: merged right")
+            else:       # merged into its left neighbour: its header stays, and names its size
                 event("use after free: merged left")
-            tail = f"(block of {size} bytes)"
         before = self.snapshot()
         if call == "free":
             exc = raises(self.heap.free, address)
@@ -641,3 +643,48 @@ def test_overflow_of_malloc_0_names_0_bytes():
     exc = raises(heap.free, p)
     assert (exc.fault, str(exc)) == (
         "overflow", f"hmm: free(): buffer overflow at {p:#x} (past the 0 bytes of {p:#x})")
+
+
+def test_double_free_names_the_block_or_the_free_block_it_is_part_of():
+    """A double free names the block's own size while its header keeps it,
+    and otherwise the free block its memory is part of now: a block that
+    merged into the top, or grew by its right neighbour, has the merged
+    block's header (the line used to give that size as the block's own)."""
+    heap = hmm.Heap(1 << 20)
+    a, b, c, d = (heap.alloc(1000) for _ in range(4))
+    heap.alloc(24)                       # keeps d off the top
+    top = heap.alloc(1000)               # the last block below the top
+    line = "hmm: free(): double free of {:#x} ({})"
+    heap.free(top)
+    merged = heap.walk()[-1]
+    assert merged.address == top and merged.size > 1008
+    exc = raises(heap.free, top)
+    assert str(exc) == line.format(top, f"now part of a free block of {merged.size} bytes")
+
+    heap.free(b)                         # neighbours in use: its own size
+    assert str(raises(heap.free, b)) == line.format(b, "block of 1008 bytes")
+    heap.free(c)                         # merges into b: its header stays, with its size
+    assert str(raises(heap.free, c)) == line.format(c, "block of 1008 bytes")
+    assert str(raises(heap.free, b)) == line.format(b, "now part of a free block of 2016 bytes")
+    heap.free(a)                         # b and c merge into a
+    assert str(raises(heap.free, b)) == line.format(b, "now part of a free block of 3024 bytes")
+    assert str(raises(heap.realloc, c, 10)) == (
+        f"hmm: realloc(): use after free of {c:#x} (block of 1008 bytes)")
+    assert heap.check() == 0, heap.check_report()
+
+
+@pytest.mark.parametrize("policy", hmm.POLICIES)
+@pytest.mark.parametrize("word", [0, 0x10, 0x7F0, 1 << 40], ids=["zero", "16", "2032-bare", "huge"])
+def test_malloc_reports_a_free_block_whose_size_word_was_overwritten(policy, word):
+    """free(p), then a write after free over p's size word, then malloc of
+    p's size: whatever the word now says, placement meets p's header (the
+    head of the request's own class, or a block on the list it walks) and
+    must hand it to the heap to report, not pass over it.  glibc aborts
+    here with 'malloc(): invalid size'."""
+    heap = hmm.Heap(1 << 20, policy=policy)
+    p = heap.alloc(2020)                 # a block of 2032: class [2016, 2048)
+    heap.alloc(24)                       # keeps p off the top
+    heap.free(p)
+    heap.scribble(p - 8, struct.pack("<Q", word))
+    exc = raises(heap.alloc, 2020)
+    assert (exc.fault, str(exc)) == ("corrupt_header", f"hmm: malloc(): corrupted block header at {p:#x}")

@@ -34,16 +34,21 @@ NOT_OURS = "hmm: free(): invalid pointer {P} (not a block from this heap)"
 INSIDE_BLOCK = "hmm: free(): invalid pointer {P} (inside the block at {P2} of {N} bytes)"
 INSIDE_FREE = "hmm: free(): invalid pointer {P} (inside free memory)"
 DOUBLE_FREE = "hmm: free(): double free of {P} (block of {N} bytes)"
+DOUBLE_FREE_MERGED = "hmm: free(): double free of {P} (now part of a free block of {N} bytes)"
+# Either: the block kept its own size, or merged into a bigger free block.
+DOUBLE_FREE_EITHER = "hmm: free(): double free of {P} ({WHAT} of {N} bytes)"
+MALLOC_CORRUPT_HEADER = "hmm: malloc(): corrupted block header at {P}"
 CORRUPT_HEADER = "hmm: free(): corrupted block header at {P}"
 OVERFLOW = "hmm: free(): buffer overflow at {A} (past the {R} bytes of {P})"
 
 ADDRESSES = {"P", "P2", "A"}
 SIZES = {"N", "R"}
 ANY = {"P": r"0x[0-9a-f]+", "P2": r"0x[0-9a-f]+", "A": r"0x[0-9a-f]+",
-       "N": r"\d+", "R": r"\d+", "CALL": r"[a-z_]+"}
+       "N": r"\d+", "R": r"\d+", "CALL": r"[a-z_]+", "WHAT": r"(?:block|now part of a free block)"}
 
 # malloc(40) -> a block of 48 bytes; a mapped block has a 16-byte header.
 BLOCK_40 = 48
+BLOCK_1000 = 1008
 MAPPED_HEADER = 16
 
 
@@ -81,9 +86,24 @@ CASES = [
     Case("double_free_threads", "misuse_double_free_threads.c", DEFAULT,
          "a malloc(40) freed by one thread, then by another", DOUBLE_FREE,
          lambda out: dict(P=out[0], N=BLOCK_40)),
-    # p merged with its freed neighbour q once the cache flushed: N is open.
+    Case("double_free_live_thread", "misuse_double_free_live_thread.c", DEFAULT,
+         "a malloc(40) freed by a thread that lives on, then by the main thread", DOUBLE_FREE,
+         lambda out: dict(P=out[0], N=BLOCK_40)),
+    # p may have merged with its freed neighbour q once the cache flushed
+    # (in check mode, which has no cache, it has): N is open.
     Case("double_free_after_frees", "misuse_double_free_after_frees.c", DEFAULT,
-         "double free of a malloc(40) after 101 other frees", DOUBLE_FREE,
+         "double free of a malloc(40) after 101 other frees", DOUBLE_FREE_EITHER,
+         lambda out: dict(P=out[0])),
+    Case("double_free_medium", "misuse_double_free_medium.c", DEFAULT,
+         "double free of a malloc(1000) between live blocks", DOUBLE_FREE,
+         lambda out: dict(P=out[0], N=BLOCK_1000)),
+    Case("double_free_medium_no_tcache", "misuse_double_free_medium.c", NO_TCACHE,
+         "double free of a malloc(1000) between live blocks, no thread cache", DOUBLE_FREE,
+         lambda out: dict(P=out[0], N=BLOCK_1000)),
+    # The top's size depends on what the C library allocated: N is open
+    # (test_double_free_next_to_the_top_names_the_top checks it).
+    Case("double_free_top", "misuse_double_free_top.c", DEFAULT,
+         "double free of a malloc(1000), the last block below the top", DOUBLE_FREE_MERGED,
          lambda out: dict(P=out[0])),
     Case("double_free_large", "misuse_double_free_large.c", DEFAULT,
          "double free of a malloc(1 MiB)", DOUBLE_FREE,
@@ -109,6 +129,16 @@ CASES = [
     Case("corrupt_header_nul", "misuse_corrupt_header_nul.c", DEFAULT,
          "one NUL written past a malloc(40), then free of the next block",
          CORRUPT_HEADER, _next_block),
+    Case("corrupt_header_nul_free_own", "misuse_overflow_nul_then_free.c", DEFAULT,
+         "one NUL written past a malloc(40), then free of that block (thread caches on)",
+         CORRUPT_HEADER, _next_block),
+    Case("corrupt_header_nul_free_own_no_tcache", "misuse_overflow_nul_then_free.c", NO_TCACHE,
+         "one NUL written past a malloc(40), then free of that block, no thread cache",
+         CORRUPT_HEADER, _next_block),
+    *[Case(f"free_size_overwritten_{policy}", "misuse_free_size_overwritten.c", {"HMM_POLICY": policy},
+           f"size word of a freed malloc(2020) zeroed, then malloc(2020) ({policy})",
+           MALLOC_CORRUPT_HEADER, lambda out: dict(P=out[0]))
+      for policy in ("segregated", "first-fit", "next-fit", "best-fit")],
     Case("corrupt_free_list", "misuse_corrupt_free_list.c", NO_TCACHE,
          "links of a freed malloc(40) overwritten, then malloc(40) twice",
          "hmm: malloc(): corrupted free list at {P}",
@@ -249,3 +279,52 @@ def test_default_mode_misuse_is_caught_in_check_mode_too(compile_c, libhmm, supp
     want, _ = expected(case.line, fields)
     last = (proc.stderr.splitlines() or [""])[-1]
     assert re.fullmatch(want, last) or last == want, f"{last!r} does not match {want!r}\n{_describe(proc)}"
+
+
+def test_double_free_next_to_the_top_names_the_top(outcome):
+    """The block merged into the top: the line names the top's size, which
+    is more than the block's own 1008 bytes (the bug named the top's size
+    as the block's)."""
+    case = next(c for c in CASES if c.name == "double_free_top")
+    proc = outcome(case)
+    sizes = re.findall(r"now part of a free block of (\d+) bytes", proc.stderr)
+    assert sizes and int(sizes[0]) > BLOCK_1000, _describe(proc)
+
+
+# What glibc 2.36 does with the same programs: the line it prints and dies
+# of SIGABRT, or None where it notices nothing and the program survives.
+GLIBC_FATES = {
+    "misuse_double_free_top.c": "free(): double free detected in tcache 2",
+    "misuse_double_free_medium.c": "free(): double free detected in tcache 2",
+    # glibc's tcache key is a hint confirmed in this thread's bin only
+    "misuse_double_free_live_thread.c": None,
+    # glibc's tcache free does not look at the next chunk's size
+    "misuse_overflow_nul_then_free.c": None,
+    "misuse_free_size_overwritten.c": "malloc(): invalid size (unsorted)",
+}
+
+
+@pytest.mark.parametrize("program", sorted(GLIBC_FATES))
+def test_compared_with_glibc(compile_c, run_both, program):
+    """The same program under glibc and under HMM: HMM stops it with its
+    one line wherever glibc does, and where glibc does not."""
+    glibc, under = run_both([str(compile_c(program))], text=True, preexec_fn=_no_core_dump)
+    fate = GLIBC_FATES[program]
+    if fate is None:
+        assert glibc.returncode == 0 and "survived" in glibc.stdout, _describe(glibc)
+    else:
+        assert glibc.returncode == -signal.SIGABRT and fate in glibc.stderr, _describe(glibc)
+    assert under.returncode == -signal.SIGABRT and "survived" not in under.stdout, _describe(under)
+    assert [line for line in under.stderr.splitlines() if line.startswith("hmm: ")], _describe(under)
+
+
+def test_a_copied_thread_cache_mark_is_no_double_free(compile_c, run_both, served):
+    """A block holding the bytes of a parked block, its mark included (read
+    after free, written into a live block), is freed once: a valid free
+    under glibc, whose tcache key is a hint it confirms in the bin, and
+    under HMM, which finds the block in no bin."""
+    glibc, under = run_both([str(compile_c("copied_parked_mark.c"))], text=True)
+    assert (glibc.returncode, glibc.stdout) == (0, "ok\n"), _describe(glibc)
+    assert (under.returncode, under.stdout) == (0, "ok\n"), _describe(under)
+    assert "hmm:" not in under.stderr, _describe(under)
+    served(under)
