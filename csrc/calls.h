@@ -57,26 +57,11 @@ typedef struct call_state {
     void *deferred_frees[CALL_DEFERRED_MAX];
 } call_state;
 
-extern __thread call_state hmm_call_state __attribute__((tls_model("initial-exec")));
-
-/* The way in when busy: drains the deferred frees and returns the state,
- * or returns NULL for a re-entered call (check mode reports it instead). */
-call_state *call_enter_slow(enum hmm_call call);
-
-static inline call_state *call_enter(enum hmm_call call)
-{
-    call_state *cs = &hmm_call_state;
-    if (__builtin_expect(cs->busy != 0, 0))
-        return call_enter_slow(call);
-    cs->in_call = (uint8_t)call;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
-    return cs;
-}
-
-static inline void call_leave(call_state *cs)
-{
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
-    cs->in_call = CALL_NONE;
-}
+/* The way in when the thread's call state is busy: drains the deferred
+ * frees and returns 1, or returns 0 for a re-entered call (check mode
+ * reports it instead).  The fast way in, call_enter(), and call_leave() are
+ * in thread_cache.h: the call state lives in the thread's cache, so that
+ * one thread-local base serves both. */
+int call_enter_slow(enum hmm_call call);
 
 #endif /* HMM_CALLS_H */

@@ -52,6 +52,7 @@ void heap_init(hmm_heap *h, hmm_source *source)
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
     h->top_pad = HMM_DEFAULT_TOP_PAD;
     h->mmap_threshold = HMM_DEFAULT_MMAP_THRESHOLD;
+    h->mmap_max = SIZE_MAX;
 }
 
 /* ---- Accounting -------------------------------------------------------- */
@@ -530,6 +531,8 @@ void *heap_allocate(hmm_heap *h, size_t size)
     }
     if (h->check_level)
         guard_seal(h, block_of(p), size, 0);
+    else if (__builtin_expect(h->perturb, 0)) /* as glibc's alloc_perturb */
+        memset(p, h->perturb ^ 0xff, size);
     return p;
 }
 
@@ -541,6 +544,8 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
         large_free(h, b);
         return;
     }
+    if (__builtin_expect(h->perturb, 0) && !h->check_level) /* as glibc's free_perturb */
+        memset(block_payload(b), h->perturb, block_usable(b));
     fill_released(h, b, block_size(b));
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)

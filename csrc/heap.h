@@ -85,6 +85,8 @@ struct hmm_heap {
     size_t top_pad;              /* ...but keep this much */
     size_t mmap_threshold;       /* requests this big get their own mapping */
     int thresholds_fixed;        /* set by the user: do not adapt them */
+    size_t mmap_max;             /* at most this many mapped blocks (M_MMAP_MAX) */
+    int perturb;                 /* M_PERTURB: new memory reads ~perturb, freed perturb; 0 off */
 
     /* Nonzero when thread caches park blocks of this heap: a parked block
      * is in use to the heap and holds this secret in its second payload

@@ -159,7 +159,7 @@ static size_t mapping_length(const hmm_block *b) { return b->prev_size + block_s
 
 int large_wanted(const hmm_heap *h, size_t size)
 {
-    return h->source->map && size >= h->mmap_threshold;
+    return h->source->map && size >= h->mmap_threshold && h->counters.mapped_blocks < h->mmap_max;
 }
 
 void *large_alloc(hmm_heap *h, size_t size, size_t alignment)

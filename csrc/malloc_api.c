@@ -46,8 +46,6 @@
 
 #define HMM_EXPORT __attribute__((visibility("default")))
 
-__thread call_state hmm_call_state __attribute__((tls_model("initial-exec")));
-
 static const char *const call_names[] = {
     [CALL_NONE] = "?",
 #define HMM_CALL_NAME(id, name) [id] = name,
@@ -57,7 +55,7 @@ static const char *const call_names[] = {
 
 static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
 
-static void do_free(void *ptr);
+static void free_now(void *ptr);
 
 /* ---- Calls served without the heap ---------------------------------------- */
 
@@ -107,7 +105,7 @@ static void free_elsewhere(void *ptr, int may_defer)
     if (!ptr)
         return;
     int saved_errno = errno;
-    call_state *cs = &hmm_call_state;
+    call_state *cs = &hmm_thread_cache.calls;
     if (reserve_holds(ptr)) {
         int freed = reserve_free(ptr);
         if (freed != 0 && !process_heap_given_up())
@@ -157,22 +155,22 @@ static __attribute__((noinline)) void free_deferred(call_state *cs)
     cs->deferred = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     for (unsigned i = 0; i < n; i++)
-        do_free(frees[i]);
+        free_now(frees[i]);
     errno = saved_errno;
 }
 
-call_state *call_enter_slow(enum hmm_call call)
+int call_enter_slow(enum hmm_call call)
 {
-    call_state *cs = &hmm_call_state;
+    call_state *cs = &hmm_thread_cache.calls;
     if (cs->in_call != CALL_NONE) { /* a signal handler's call */
         if (process_heap_check_level())
             process_heap_reentered(call_names[call], call_names[cs->in_call]);
-        return NULL;
+        return 0;
     }
     cs->in_call = (uint8_t)call;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     free_deferred(cs);
-    return cs;
+    return 1;
 }
 
 /* ---- Allocation and free ----------------------------------------------- */
@@ -215,13 +213,24 @@ static inline void *do_malloc(size_t size)
     return __builtin_expect(p != NULL, 1) ? p : malloc_slow(size);
 }
 
-HMM_EXPORT void *malloc(size_t size)
+/* malloc and free, the hottest names, take the busy way in (calls.h) out
+ * of line, so that their fast paths keep nothing across a call. */
+static __attribute__((noinline, cold)) void *malloc_busy(size_t size)
 {
-    call_state *cs = call_enter(CALL_MALLOC);
-    if (!cs)
+    if (!call_enter_slow(CALL_MALLOC))
         return alloc_elsewhere(size, HMM_ALIGNMENT);
     void *p = do_malloc(size);
-    call_leave(cs);
+    call_leave();
+    return p;
+}
+
+HMM_EXPORT void *malloc(size_t size)
+{
+    if (call_busy())
+        return malloc_busy(size);
+    call_mark(CALL_MALLOC);
+    void *p = do_malloc(size);
+    call_leave();
     return p;
 }
 
@@ -247,7 +256,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
     errno = saved_errno;
 }
 
-static void do_free(void *ptr)
+static inline __attribute__((always_inline)) void do_free(void *ptr)
 {
     if (!ptr)
         return;
@@ -256,15 +265,30 @@ static void do_free(void *ptr)
         free_slow(ptr, parked == CACHE_BIN_FULL);
 }
 
-HMM_EXPORT void free(void *ptr)
+static void free_now(void *ptr)
 {
-    call_state *cs = call_enter(CALL_FREE);
-    if (!cs) {
+    do_free(ptr);
+}
+
+static __attribute__((noinline, cold)) void free_busy(void *ptr)
+{
+    if (!call_enter_slow(CALL_FREE)) {
         free_elsewhere(ptr, 1);
         return;
     }
     do_free(ptr);
-    call_leave(cs);
+    call_leave();
+}
+
+HMM_EXPORT void free(void *ptr)
+{
+    if (call_busy()) {
+        free_busy(ptr);
+        return;
+    }
+    call_mark(CALL_FREE);
+    do_free(ptr);
+    call_leave();
 }
 
 /* The reserve's memory is fresh from mmap and never reused: zero already. */
@@ -298,11 +322,10 @@ static void *do_calloc(size_t nmemb, size_t size)
 
 HMM_EXPORT void *calloc(size_t nmemb, size_t size)
 {
-    call_state *cs = call_enter(CALL_CALLOC);
-    if (!cs)
+    if (!call_enter(CALL_CALLOC))
         return calloc_elsewhere(nmemb, size);
     void *p = do_calloc(nmemb, size);
-    call_leave(cs);
+    call_leave();
     return p;
 }
 
@@ -344,11 +367,10 @@ static inline void *do_realloc(void *ptr, size_t size)
 
 HMM_EXPORT void *realloc(void *ptr, size_t size)
 {
-    call_state *cs = call_enter(CALL_REALLOC);
-    if (!cs)
+    if (!call_enter(CALL_REALLOC))
         return realloc_elsewhere(ptr, size, 1);
     void *p = do_realloc(ptr, size);
-    call_leave(cs);
+    call_leave();
     return p;
 }
 
@@ -357,11 +379,10 @@ HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return refuse(ENOMEM);
-    call_state *cs = call_enter(CALL_REALLOCARRAY);
-    if (!cs)
+    if (!call_enter(CALL_REALLOCARRAY))
         return realloc_elsewhere(ptr, total, 1);
     void *p = do_realloc(ptr, total);
-    call_leave(cs);
+    call_leave();
     return p;
 }
 
@@ -369,8 +390,7 @@ HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
  * errno not yet set. */
 static void *aligned(enum hmm_call call, size_t alignment, size_t size)
 {
-    call_state *cs = call_enter(call);
-    if (!cs)
+    if (!call_enter(call))
         return reserve_alloc(size, alignment);
     hmm_heap *h = process_heap_lock();
     void *p;
@@ -380,7 +400,7 @@ static void *aligned(enum hmm_call call, size_t alignment, size_t size)
     } else {
         p = reserve_alloc(size, alignment);
     }
-    call_leave(cs);
+    call_leave();
     return p;
 }
 
@@ -435,8 +455,7 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 {
     if (!ptr)
         return 0;
-    call_state *cs = call_enter(CALL_USABLE_SIZE);
-    if (!cs)
+    if (!call_enter(CALL_USABLE_SIZE))
         return usable_elsewhere(ptr);
     size_t n;
     hmm_heap *h = reserve_holds(ptr) ? NULL : process_heap_lock();
@@ -446,7 +465,7 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
     } else {
         n = usable_elsewhere(ptr);
     }
-    call_leave(cs);
+    call_leave();
     return n;
 }
 
@@ -454,26 +473,24 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 HMM_EXPORT void free_sized(void *ptr, size_t size)
 {
     (void)size;
-    call_state *cs = call_enter(CALL_FREE_SIZED);
-    if (!cs) {
+    if (!call_enter(CALL_FREE_SIZED)) {
         free_elsewhere(ptr, 1);
         return;
     }
     do_free(ptr);
-    call_leave(cs);
+    call_leave();
 }
 
 HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
-    call_state *cs = call_enter(CALL_FREE_ALIGNED_SIZED);
-    if (!cs) {
+    if (!call_enter(CALL_FREE_ALIGNED_SIZED)) {
         free_elsewhere(ptr, 1);
         return;
     }
     do_free(ptr);
-    call_leave(cs);
+    call_leave();
 }
 
 /* ---- The seed API ------------------------------------------------------ */

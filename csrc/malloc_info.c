@@ -54,10 +54,9 @@ static struct mallinfo2 do_mallinfo2(void)
 HMM_EXPORT struct mallinfo2 mallinfo2(void)
 {
     struct mallinfo2 info = {0};
-    call_state *cs = call_enter(CALL_MALLINFO2);
-    if (cs) {
+    if (call_enter(CALL_MALLINFO2)) {
         info = do_mallinfo2();
-        call_leave(cs);
+        call_leave();
     }
     return info;
 }
@@ -67,11 +66,10 @@ static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (i
 HMM_EXPORT struct mallinfo mallinfo(void)
 {
     struct mallinfo info = {0};
-    call_state *cs = call_enter(CALL_MALLINFO);
-    if (!cs)
+    if (!call_enter(CALL_MALLINFO))
         return info;
     struct mallinfo2 wide = do_mallinfo2();
-    call_leave(cs);
+    call_leave();
     info.arena = clamp_int(wide.arena);
     info.ordblks = clamp_int(wide.ordblks);
     info.smblks = clamp_int(wide.smblks);
@@ -89,8 +87,7 @@ HMM_EXPORT void malloc_stats(void)
 {
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-    call_state *cs = call_enter(CALL_MALLOC_STATS);
-    if (cs) {
+    if (call_enter(CALL_MALLOC_STATS)) {
         struct hmm_stats s;
         process_heap_stats(&s);
         hmm_heap *h = process_heap_lock();
@@ -99,15 +96,14 @@ HMM_EXPORT void malloc_stats(void)
         if (h)
             process_heap_unlock();
         report_stats(&s, policy, check_level, STDERR_FILENO);
-        call_leave(cs);
+        call_leave();
     }
     pthread_setcancelstate(cancel_state, NULL);
 }
 
 HMM_EXPORT int malloc_trim(size_t pad)
 {
-    call_state *cs = call_enter(CALL_MALLOC_TRIM);
-    if (!cs)
+    if (!call_enter(CALL_MALLOC_TRIM))
         return 0;
     int released = 0;
     hmm_heap *h = process_heap_lock();
@@ -116,7 +112,7 @@ HMM_EXPORT int malloc_trim(size_t pad)
         released = hmm_heap_trim(h, pad);
         process_heap_unlock();
     }
-    call_leave(cs);
+    call_leave();
     return released;
 }
 
@@ -140,6 +136,14 @@ static int set_parameter(hmm_heap *h, int param, int value)
         h->top_pad = (size_t)(long)value;
         h->thresholds_fixed = 1;
         return 1;
+    case M_MMAP_MAX:
+        h->mmap_max = value < 0 ? 0 : (size_t)value; /* 0: no block gets a mapping */
+        return 1;
+    case M_PERTURB:
+        h->perturb = value & 0xff;
+        if (h->perturb) /* the thread caches hand blocks out unfilled */
+            cache_stop_all(h);
+        return 1;
     default:
         /* M_MXFAST, M_CHECK_ACTION, M_ARENA_TEST, M_ARENA_MAX and anything
          * unknown: nothing in HMM to set. */
@@ -149,8 +153,7 @@ static int set_parameter(hmm_heap *h, int param, int value)
 
 HMM_EXPORT int mallopt(int param, int value)
 {
-    call_state *cs = call_enter(CALL_MALLOPT);
-    if (!cs)
+    if (!call_enter(CALL_MALLOPT))
         return 0;
     int honoured = 0;
     hmm_heap *h = process_heap_lock();
@@ -158,7 +161,7 @@ HMM_EXPORT int mallopt(int param, int value)
         honoured = set_parameter(h, param, value);
         process_heap_unlock();
     }
-    call_leave(cs);
+    call_leave();
     return honoured;
 }
 
@@ -195,8 +198,7 @@ HMM_EXPORT int malloc_info(int options, FILE *fp)
     memset(&ranges, 0, sizeof ranges);
     struct hmm_stats s;
     memset(&s, 0, sizeof s);
-    call_state *cs = call_enter(CALL_MALLOC_INFO);
-    if (cs) {
+    if (call_enter(CALL_MALLOC_INFO)) {
         process_heap_stats(&s);
         hmm_heap *h = process_heap_lock();
         if (h) {
@@ -205,7 +207,7 @@ HMM_EXPORT int malloc_info(int options, FILE *fp)
                 count_in_range(h->top, &ranges);
             process_heap_unlock();
         }
-        call_leave(cs);
+        call_leave();
     }
 
     int cancel_state;

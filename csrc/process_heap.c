@@ -65,7 +65,7 @@ static void give_up(const char *message)
     report_write(STDERR_FILENO, "\n", 1);
     cache_abandon_mine(); /* it may be half-way through a change */
     syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-    hmm_call_state.in_call = 0;
+    hmm_thread_cache.calls.in_call = 0;
 }
 
 int process_heap_given_up(void)
@@ -288,7 +288,7 @@ __attribute__((destructor)) static void process_heap_exit(void)
     /* exit() called from a signal handler that interrupted the allocator
      * (a child forked there, say): the heap may be half-way through a
      * change, and the lock held by this very thread. */
-    if (hmm_call_state.in_call != CALL_NONE)
+    if (hmm_thread_cache.calls.in_call != CALL_NONE)
         return;
     /* write() is a cancellation point: a thread cancelled half-way would
      * unwind out of here. */

@@ -142,10 +142,10 @@ void cache_start_if_new(void)
      * comes back here, sees CACHE_STARTING and goes the slow way.  It is a
      * call from inside malloc that is no re-entry. */
     tc->state = CACHE_STARTING;
-    uint8_t in_call = hmm_call_state.in_call;
-    hmm_call_state.in_call = 0;
+    uint8_t in_call = hmm_thread_cache.calls.in_call;
+    hmm_thread_cache.calls.in_call = 0;
     int failed = pthread_setspecific(exit_key, tc) != 0;
-    hmm_call_state.in_call = in_call;
+    hmm_thread_cache.calls.in_call = in_call;
     if (failed) {
         tc->state = CACHE_GONE;
         return;
@@ -218,11 +218,10 @@ void cache_refill(hmm_heap *h, size_t size)
     }
 }
 
-void cache_flush_half(hmm_heap *h, void *ptr)
+/* Give bin c of tc back to the heap until `keep` blocks are left. */
+static void flush_bin(hmm_heap *h, thread_cache *tc, unsigned c, uint32_t keep)
 {
-    thread_cache *tc = &hmm_thread_cache;
-    unsigned c = cache_class(block_size(block_of(ptr)));
-    while (tc->counts[c] > tc->limit / 2) {
+    while (tc->counts[c] > keep) {
         hmm_block *out = tc->bins[c];
         tc->bins[c] = cache_next(out);
         tc->counts[c]--;
@@ -230,6 +229,21 @@ void cache_flush_half(hmm_heap *h, void *ptr)
         out->prev_free = NULL;
         heap_free_block(h, out);
     }
+}
+
+void cache_flush_half(hmm_heap *h, void *ptr)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    flush_bin(h, tc, cache_class(block_size(block_of(ptr))), tc->limit / 2);
+}
+
+void cache_stop_all(hmm_heap *h)
+{
+    cache_limit = 0;
+    for (thread_cache *tc = live_caches; tc; tc = tc->next)
+        __atomic_store_n(&tc->limit, 0, __ATOMIC_RELAXED);
+    for (unsigned c = 0; c < CACHE_CLASSES; c++)
+        flush_bin(h, &hmm_thread_cache, c, 0);
 }
 
 void cache_add_stats(struct hmm_stats *out)

@@ -30,6 +30,7 @@
 #define HMM_THREAD_CACHE_H
 
 #include "block.h"
+#include "calls.h"
 #include "heap.h"
 
 #include <stdint.h>
@@ -53,10 +54,40 @@ typedef struct thread_cache {
     uint64_t callocs;
     uint64_t reallocs;
     uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
+    call_state calls;         /* the call this thread is inside (calls.h) */
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
 
 extern __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
+
+/* Is the thread inside a call already, or are frees deferred (calls.h)?
+ * Then the way in is call_enter_slow(). */
+static inline int call_busy(void)
+{
+    return __builtin_expect(hmm_thread_cache.calls.busy != 0, 0);
+}
+
+static inline void call_mark(enum hmm_call call)
+{
+    hmm_thread_cache.calls.in_call = (uint8_t)call;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* marked before anything changes */
+}
+
+/* Mark this thread as inside `call`: 1, or 0 for a call from a signal
+ * handler that interrupted the thread inside the allocator (calls.h). */
+static inline int call_enter(enum hmm_call call)
+{
+    if (call_busy())
+        return call_enter_slow(call);
+    call_mark(call);
+    return 1;
+}
+
+static inline void call_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* everything done before unmarked */
+    hmm_thread_cache.calls.in_call = CALL_NONE;
+}
 
 /* Set by the process heap, under its lock: the blocks of the newest segment
  * (normally the one at the break) lie in [cache_low, cache_low + cache_span),
@@ -157,21 +188,17 @@ static inline int cache_put(void *ptr)
     size_t c = (key >> 4) | (key << (sizeof key * 8 - 4));
     if (c >= CACHE_CLASSES)
         return CACHE_NOT_OURS;
-    /* The next header, which an overflow out of b reaches first (one NUL
-     * byte past the usable size is its low byte): sealed right and saying
-     * b is in use, or the slow way reports it.  Other threads rewrite it
-     * under the lock meanwhile (a free, a merge, a trim, a take of the
-     * block after), but always with one store of a sealed word; its
-     * PREV_IN_USE bit only b's owner changes.  The one
-     * unsealed state a header passes through (the tail of a split, before
-     * release_block seals it) starts inside a block being split, never
-     * where a live block ends. */
+    /* The next header, which an overflow out of b reaches first: one NUL
+     * byte past the usable size is its low byte, and clears its
+     * PREV_IN_USE bit, which must be set while b is in use (only b's owner
+     * changes it, and every rewrite of that header by other threads, under
+     * the lock, keeps it).  A broken bit sends the free the slow way, which
+     * reports the header; an overflow that leaves the bit set breaks the
+     * header's seal, which the first use of that block checks (its free,
+     * a merge, placement taking it).  Testing the bit costs four
+     * instructions where the whole seal would cost ten. */
     hmm_block *next = (hmm_block *)((char *)b + key + HMM_MIN_BLOCK); /* key: size - 32 now */
-    size_t next_word = next->size_flags;
-    /* header_fault(next, next_word), with one mask where it has two */
-    size_t next_seal = ((uintptr_t)next ^ (next_word & HMM_SEALED_MASK)) * hmm_secret;
-    if (__builtin_expect(((next_word ^ next_seal) & ~HMM_FIELD_MASK) != 0, 0) ||
-        __builtin_expect(!(next_word & HMM_PREV_IN_USE), 0))
+    if (__builtin_expect(!(next->size_flags & HMM_PREV_IN_USE), 0))
         return CACHE_NOT_OURS;
     if (tc->counts[c] >= tc->limit) /* also when the cache is not active (limit 0) */
         return CACHE_BIN_FULL;
@@ -223,5 +250,8 @@ void cache_setup(uint32_t limit); /* from the library's constructor */
  * the parked blocks and park no more, so that the calls this thread still
  * makes go the slow way, to the reserve. */
 void cache_abandon_mine(void);
+/* Under the lock: park no more blocks in any thread, and give this thread's
+ * parked ones back (mallopt(M_PERTURB) wants every block to pass the heap). */
+void cache_stop_all(hmm_heap *h);
 
 #endif /* HMM_THREAD_CACHE_H */
