@@ -623,15 +623,41 @@ static void *realloc_mapped(hmm_heap *h, hmm_block *b, size_t size)
     return realloc_by_moving(h, b, size);
 }
 
+/*
+ * realloc in check mode.  A block of the heap always moves: a stale pointer
+ * to the old one then points at filled free memory, where a write is
+ * caught.  That copy is bounded, because check mode keeps the mmap
+ * threshold from adapting upwards (large.c): anything bigger has a mapping
+ * of its own, and is resized by mremap, without a copy, and its canary
+ * sealed again at its new end.  When mremap moves it, the old range is
+ * unmapped (a stale pointer faults) and remembered, so that freeing it
+ * again is named a double free.  The usual `p = realloc(p, n + 4096)` loop
+ * then costs what it costs outside check mode, not a copy of everything so
+ * far on every call.
+ */
+static void *realloc_checked(hmm_heap *h, hmm_block *b, size_t size)
+{
+    size_t ask;
+    if (!block_mapped(b) || !carve_size(h, size, &ask) || ask < h->mmap_threshold / 2)
+        return realloc_by_moving(h, b, size);
+    size_t kept = usable_bytes(b);
+    size_t before = block_size(b);
+    hmm_block *resized = large_resize(h, b, ask);
+    if (!resized)
+        return realloc_by_moving(h, b, size);
+    h->counters.bytes_in_use -= before;
+    account_in_use(h, block_size(resized));
+    guard_seal(h, resized, size, kept < size ? kept : size);
+    return block_payload(resized);
+}
+
 /* realloc of a live block b to `size` (> 0) bytes. */
 static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
 {
     if (size > HMM_MAX_REQUEST)
         return fail(h);
-    /* Check mode always moves the block: a stale pointer to the old one
-     * then points at filled free memory, where a write is caught. */
     if (h->check_level)
-        return realloc_by_moving(h, b, size);
+        return realloc_checked(h, b, size);
     if (block_mapped(b))
         return realloc_mapped(h, b, size);
 
