@@ -231,11 +231,16 @@ static int break_at_segment_end(const hmm_heap *h, const hmm_segment *s)
 
 static void link_segment(hmm_heap *h, hmm_segment *s)
 {
-    hmm_segment **at = &h->segments; /* kept in address order for walks */
+    /* Kept in address order, for walks and the segment map.  A new break
+     * segment mostly lies just above the newest one: no walk then. */
+    hmm_segment **at = &h->segments;
+    if (h->newest && h->newest < s && (!h->newest->next || h->newest->next > s))
+        at = &h->newest->next;
     while (*at && *at < s)
         at = &(*at)->next;
     s->next = *at;
     *at = s;
+    segment_map_add(h, s);
 }
 
 /* Lay out a new segment over [base, base + bytes): header, one free block,
@@ -294,6 +299,7 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     }
     s->size += incr;
     h->end = segment_end(s);
+    segment_map_grown(h, s, segment_end(s) - incr);
     placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
     account_heap(h, incr, 0);
     h->counters.grow_calls++;
@@ -367,6 +373,7 @@ static int trim_top(hmm_heap *h, size_t pad)
 
     s->size -= release;
     h->end = segment_end(s);
+    segment_map_shrunk(h, s, segment_end(s) + release);
     /* Remember where blocks were given back, to name a later free of one
      * of them a double free. */
     if (!h->released_high || segment_end(s) < h->released_low)
@@ -780,6 +787,8 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
         return h->newest;
     if (segment_holds(h->break_segment, p))
         return h->break_segment;
+    if (segment_map_usable(h))
+        return segment_map_find(h, p);
     for (hmm_segment *s = h->segments; s; s = s->next)
         if ((const char *)p >= (char *)s && (const char *)p < segment_end(s))
             return s;

@@ -59,6 +59,19 @@ typedef struct hmm_large_registry {
     unsigned freed_next;
 } hmm_large_registry;
 
+/* Granules of address space -> the first segment there: segment_map.c. */
+typedef struct hmm_segment_map_slot {
+    uintptr_t granule;
+    hmm_segment *segment; /* NULL: an empty slot */
+} hmm_segment_map_slot;
+
+typedef struct hmm_segment_map {
+    hmm_segment_map_slot *slots;
+    size_t capacity;    /* a power of two, or 0: no map (walk the list) */
+    size_t count;
+    int failed;         /* no map can be had: the list is walked for good */
+} hmm_segment_map;
+
 struct hmm_heap {
     hmm_source *source;
     hmm_segment *segments;       /* every segment, newest first */
@@ -79,6 +92,7 @@ struct hmm_heap {
     char *released_low, *released_high;
 
     hmm_large_registry large;    /* blocks with a mapping of their own */
+    hmm_segment_map segment_map; /* which segment holds an address */
 
     size_t grow_min;             /* least the heap asks its source for */
     size_t trim_threshold;       /* give the top back once this much is free */
@@ -135,8 +149,17 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr);
 void *heap_allocate(hmm_heap *h, size_t size);
 void heap_free_block(hmm_heap *h, hmm_block *b);
 
-/* The segment holding address p, or NULL. */
+/* The segment holding address p, or NULL: O(1) however many segments. */
 hmm_segment *heap_segment_of(const hmm_heap *h, const void *p);
+
+/* segment_map.c: keep the map up to date as a segment is linked, grows
+ * (it ended at old_end) or shrinks; find the segment holding p (NULL:
+ * none) when segment_map_usable(h). */
+void segment_map_add(hmm_heap *h, hmm_segment *s);
+void segment_map_grown(hmm_heap *h, hmm_segment *s, const char *old_end);
+void segment_map_shrunk(hmm_heap *h, hmm_segment *s, const char *old_end);
+int segment_map_usable(const hmm_heap *h);
+hmm_segment *segment_map_find(const hmm_heap *h, const void *p);
 
 /* large.c */
 int large_wanted(const hmm_heap *h, size_t size);
