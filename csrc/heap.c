@@ -61,6 +61,10 @@ static void account_in_use(hmm_heap *h, size_t bytes)
     h->counters.bytes_in_use += bytes;
     if (h->counters.bytes_in_use > h->counters.peak_bytes_in_use)
         h->counters.peak_bytes_in_use = h->counters.bytes_in_use;
+    /* Drain the parked blocks once half of this is freed again (only for
+     * heaps big enough for a trim to be worth it). */
+    if (h->counters.bytes_in_use / 2 > h->drain_mark && h->counters.bytes_in_use / 2 >= h->trim_threshold)
+        h->drain_mark = h->counters.bytes_in_use / 2;
 }
 
 static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
@@ -535,6 +539,26 @@ void *heap_allocate(hmm_heap *h, size_t size)
     return p;
 }
 
+/*
+ * Half of what was in use is free again: give the parked blocks of the
+ * calling thread back (other threads' caches are theirs alone), then trim.
+ * A program that frees everything parks its last frees, and those are
+ * mostly at the top of the heap; parked, they are in use, and the break
+ * cannot come down past them.  glibc's tcache parks the first blocks freed
+ * instead (it never gives any back), which are mostly low.  Checking at
+ * each halving costs one flush (at most a bin's limit per class) per half
+ * of the heap freed, and leaves at most the frees since the last check
+ * parked; the checks stop once less than trim_threshold is in use.
+ */
+static void drain_parked(hmm_heap *h)
+{
+    size_t in_use = h->counters.bytes_in_use;
+    h->drain_mark = in_use / 2 >= h->trim_threshold / 2 ? in_use / 2 : 0;
+    h->flush_parked(h); /* frees blocks: may come back here, harmlessly */
+    if (h->top && block_size(h->top) >= h->trim_threshold)
+        trim_top(h, h->top_pad);
+}
+
 void heap_free_block(hmm_heap *h, hmm_block *b)
 {
     h->counters.bytes_in_use -= block_size(b);
@@ -547,6 +571,8 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
+    if (h->counters.bytes_in_use < h->drain_mark && h->flush_parked)
+        drain_parked(h);
 }
 
 /* Every public call starts here: the name goes into misuse reports. */

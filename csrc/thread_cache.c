@@ -52,6 +52,7 @@ static void cache_thread_exit(void *arg)
     thread_cache *tc = arg;
     hmm_heap *h = process_heap_lock();
     h->call = "free()";
+    tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         hmm_block *b = tc->bins[c], *next;
         for (uint32_t left = tc->counts[c]; b && left; b = next, left--) { /* no further: a cycle */
@@ -79,6 +80,35 @@ void cache_corrupt(hmm_block *b)
     abort(); /* the process heap's handler aborts already */
 }
 
+/*
+ * The heap's flush_parked (heap.h): half the heap was freed.  Every block
+ * parked in the calling thread's cache goes back to the heap, and the cache
+ * parks nothing more until the thread's next slow malloc (cache_refill):
+ * a program freeing everything then frees its last blocks into the heap,
+ * where they merge into the top and the break comes down, as under glibc,
+ * whose tcache is full by then.  Each bin is emptied before its blocks are
+ * freed, because freeing them can bring the heap back here.
+ */
+static void flush_mine(hmm_heap *h)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (!tc->limit)
+        return; /* not active, exiting, or drained already */
+    tc->limit = 0;
+    for (unsigned c = 0; c < CACHE_CLASSES; c++) {
+        hmm_block *b = tc->bins[c], *next;
+        uint32_t left = tc->counts[c];
+        tc->bins[c] = NULL;
+        tc->counts[c] = 0;
+        tc->refilled -= left; /* parked but never served, as cache_flush_half */
+        for (; b && left; b = next, left--) {
+            next = cache_next(b);
+            b->prev_free = NULL;
+            heap_free_block(h, b);
+        }
+    }
+}
+
 void cache_setup(uint32_t limit)
 {
     /* The secret: from the 16 random bytes the kernel gives every process;
@@ -88,6 +118,7 @@ void cache_setup(uint32_t limit)
     cache_key = seed | 1;
     hmm_heap *h = process_heap_lock();
     h->cache_key = cache_key;
+    h->flush_parked = flush_mine;
     process_heap_unlock();
     cache_limit = limit;
     if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
@@ -150,6 +181,8 @@ void cache_note_heap_bounds(const hmm_heap *h)
 void cache_refill(hmm_heap *h, size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
+    if (!tc->limit && tc->state == CACHE_ACTIVE)
+        tc->limit = cache_limit; /* allocating again after flush_mine */
     if (!tc->limit || size > CACHE_MAX_REQUEST)
         return;
     unsigned c = cache_class(block_size_for(size));
