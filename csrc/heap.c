@@ -56,15 +56,28 @@ void heap_init(hmm_heap *h, hmm_source *source)
 
 /* ---- Accounting -------------------------------------------------------- */
 
+/* The bytes in use in the heap's segments: those of mapped blocks, which
+ * trimming cannot concern, left out. */
+static size_t segment_bytes_in_use(const hmm_heap *h)
+{
+    size_t all = h->counters.bytes_in_use, mapped = h->counters.mapped_bytes;
+    return all > mapped ? all - mapped : 0;
+}
+
 static void account_in_use(hmm_heap *h, size_t bytes)
 {
     h->counters.bytes_in_use += bytes;
     if (h->counters.bytes_in_use > h->counters.peak_bytes_in_use)
         h->counters.peak_bytes_in_use = h->counters.bytes_in_use;
     /* Drain the parked blocks once half of this is freed again (only for
-     * heaps big enough for a trim to be worth it). */
-    if (h->counters.bytes_in_use / 2 > h->drain_mark && h->counters.bytes_in_use / 2 >= h->trim_threshold)
-        h->drain_mark = h->counters.bytes_in_use / 2;
+     * heaps big enough for a trim to be worth it): see drain_parked. */
+    if (__builtin_expect(h->draining, 0)) {
+        h->draining = 0;
+        h->resume_parking(h);
+    }
+    size_t half = segment_bytes_in_use(h) / 2;
+    if (half > h->drain_mark && half >= h->trim_threshold)
+        h->drain_mark = half;
 }
 
 static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
@@ -552,9 +565,10 @@ void *heap_allocate(hmm_heap *h, size_t size)
  */
 static void drain_parked(hmm_heap *h)
 {
-    size_t in_use = h->counters.bytes_in_use;
+    size_t in_use = segment_bytes_in_use(h);
     h->drain_mark = in_use / 2 >= h->trim_threshold / 2 ? in_use / 2 : 0;
-    h->flush_parked(h); /* frees blocks: may come back here, harmlessly */
+    h->draining = 1;
+    h->stop_parking(h); /* frees blocks: may come back here, harmlessly */
     if (h->top && block_size(h->top) >= h->trim_threshold)
         trim_top(h, h->top_pad);
 }
@@ -571,7 +585,7 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
-    if (h->counters.bytes_in_use < h->drain_mark && h->flush_parked)
+    if (h->stop_parking && segment_bytes_in_use(h) < h->drain_mark)
         drain_parked(h);
 }
 

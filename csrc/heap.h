@@ -104,14 +104,17 @@ struct hmm_heap {
      * is in use to the heap and holds this secret in its second payload
      * word (the heap itself never writes there while a block is in use). */
     uint64_t cache_key;
-    /* Set with cache_key: give the calling thread's parked blocks back to
-     * the heap (under the lock).  Parked blocks are in use to the heap, and
-     * a program that frees everything leaves its last frees parked at the
-     * top, where they keep the break from coming down.  So whenever the
-     * bytes in use have halved (below drain_mark) the heap calls this, then
-     * trims: see drain_parked in heap.c. */
-    void (*flush_parked)(hmm_heap *h);
+    /* Set with cache_key, called under the lock.  Parked blocks are in use
+     * to the heap, and a program that frees everything leaves its last
+     * frees parked at the top, where they keep the break from coming down.
+     * So whenever the bytes in use have halved (below drain_mark) the heap
+     * calls stop_parking: the calling thread's parked blocks come back and
+     * its cache parks no more; then the heap trims (drain_parked in
+     * heap.c).  The next allocation ends the drain (resume_parking). */
+    void (*stop_parking)(hmm_heap *h);
+    void (*resume_parking)(hmm_heap *h);
     size_t drain_mark;
+    int draining;                /* drained, and nothing allocated since */
 
     /* The call being served, for misuse reports: "free()", ... */
     const char *call;

@@ -81,13 +81,16 @@ void cache_corrupt(hmm_block *b)
 }
 
 /*
- * The heap's flush_parked (heap.h): half the heap was freed.  Every block
+ * The heap's stop_parking (heap.h): half the heap was freed.  Every block
  * parked in the calling thread's cache goes back to the heap, and the cache
- * parks nothing more until the thread's next slow malloc (cache_refill):
- * a program freeing everything then frees its last blocks into the heap,
- * where they merge into the top and the break comes down, as under glibc,
- * whose tcache is full by then.  Each bin is emptied before its blocks are
- * freed, because freeing them can bring the heap back here.
+ * parks nothing more while the heap is draining, that is until something
+ * is allocated: a program freeing everything then frees its last blocks
+ * into the heap, where they merge into the top and the break comes down,
+ * as under glibc, whose tcache is full by then.  The cache comes back when
+ * the heap allocates for this thread (resume_parking) or, if another thread
+ * ended the drain, at this one's next slow malloc or free.  Each bin is
+ * emptied before its blocks are freed, because freeing them can bring the
+ * heap back here.
  */
 static void flush_mine(hmm_heap *h)
 {
@@ -109,6 +112,20 @@ static void flush_mine(hmm_heap *h)
     }
 }
 
+/* A thread whose cache flush_mine turned off (a limit of 0 sends every
+ * free the slow way): turn it back on once the heap allocates again. */
+static void resume_after_drain(hmm_heap *h, thread_cache *tc)
+{
+    if (!tc->limit && tc->state == CACHE_ACTIVE && !h->draining)
+        tc->limit = cache_limit;
+}
+
+/* The heap's resume_parking: it allocated for this thread, draining no more. */
+static void resume_mine(hmm_heap *h)
+{
+    resume_after_drain(h, &hmm_thread_cache);
+}
+
 void cache_setup(uint32_t limit)
 {
     /* The secret: from the 16 random bytes the kernel gives every process;
@@ -118,7 +135,8 @@ void cache_setup(uint32_t limit)
     cache_key = seed | 1;
     hmm_heap *h = process_heap_lock();
     h->cache_key = cache_key;
-    h->flush_parked = flush_mine;
+    h->stop_parking = flush_mine;
+    h->resume_parking = resume_mine;
     process_heap_unlock();
     cache_limit = limit;
     if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
@@ -181,8 +199,7 @@ void cache_note_heap_bounds(const hmm_heap *h)
 void cache_refill(hmm_heap *h, size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
-    if (!tc->limit && tc->state == CACHE_ACTIVE)
-        tc->limit = cache_limit; /* allocating again after flush_mine */
+    resume_after_drain(h, tc);
     if (!tc->limit || size > CACHE_MAX_REQUEST)
         return;
     unsigned c = cache_class(block_size_for(size));
@@ -202,6 +219,7 @@ void cache_refill(hmm_heap *h, size_t size)
 void cache_flush_half(hmm_heap *h, void *ptr)
 {
     thread_cache *tc = &hmm_thread_cache;
+    resume_after_drain(h, tc);
     unsigned c = cache_class(block_size(block_of(ptr)));
     while (tc->counts[c] > tc->limit / 2) {
         hmm_block *out = tc->bins[c];
