@@ -69,6 +69,7 @@ typedef struct hmm_segment_map {
     hmm_segment_map_slot *slots;
     size_t capacity;    /* a power of two, or 0: no map (walk the list) */
     size_t count;
+    size_t segments;    /* segments linked so far */
     int failed;         /* no map can be had: the list is walked for good */
 } hmm_segment_map;
 

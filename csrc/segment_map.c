@@ -19,6 +19,8 @@
  *
  * The map is an open-addressing hash table (linear probing) of granule ->
  * segment, in memory mapped from the heap's source, as large.c's registry.
+ * It is built when the heap gets its MAP_FROM_SEGMENTS'th segment: most
+ * heaps have one or two, and a walk of a few costs no more than the map.
  * A heap whose source cannot map, or that could not get memory for the
  * table, walks the list as before (map.failed).  Entries are added when a
  * segment is made or grows, and taken out when trimming gives a segment's
@@ -29,6 +31,7 @@
 
 #define GRANULE_SHIFT 16
 #define MAP_MIN_SLOTS 512
+#define MAP_FROM_SEGMENTS 8
 
 static uintptr_t granule_of(const void *p) { return (uintptr_t)p >> GRANULE_SHIFT; }
 
@@ -120,14 +123,27 @@ static void map_cover(hmm_heap *h, hmm_segment *s, uintptr_t first, uintptr_t la
     }
 }
 
-void segment_map_add(hmm_heap *h, hmm_segment *s)
+static void map_cover_segment(hmm_heap *h, hmm_segment *s)
 {
     map_cover(h, s, granule_of(s), granule_of(segment_end(s) - 1));
 }
 
+void segment_map_add(hmm_heap *h, hmm_segment *s)
+{
+    hmm_segment_map *m = &h->segment_map;
+    m->segments++;
+    if (m->capacity) {
+        map_cover_segment(h, s);
+    } else if (m->segments >= MAP_FROM_SEGMENTS) { /* the map starts now, with them all */
+        for (hmm_segment *each = h->segments; each && !m->failed; each = each->next)
+            map_cover_segment(h, each);
+    }
+}
+
 void segment_map_grown(hmm_heap *h, hmm_segment *s, const char *old_end)
 {
-    map_cover(h, s, granule_of(old_end - 1), granule_of(segment_end(s) - 1));
+    if (h->segment_map.capacity)
+        map_cover(h, s, granule_of(old_end - 1), granule_of(segment_end(s) - 1));
 }
 
 /* Linear probing's deletion: pull later members of the run back so that no
