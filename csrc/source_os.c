@@ -17,7 +17,8 @@
  * and the break jumps there (the heap starts another segment).  When even
  * that much address space cannot be had, the reservation is exactly what
  * the move needs.  Reserved but unused space is thus at most a third of the
- * stand-in heap, or 1 MiB.
+ * stand-in heap, or 1 MiB; and a mapping that fails for want of address
+ * space gets it back (standin_give_back_spare) and is tried again.
  */
 #define _GNU_SOURCE
 #include "source.h"
@@ -133,11 +134,25 @@ static void *os_move_break(hmm_source *self, intptr_t delta)
     return old;
 }
 
+/* The address space is short (a mapping failed): give back the part of
+ * the stand-in's reservation above its break.  1 if there was some. */
+static int standin_give_back_spare(size_t page)
+{
+    char *used = standin.base ? page_up(standin.brk, page) : NULL;
+    if (!used || used >= standin.limit)
+        return 0;
+    if (munmap(used, (size_t)(standin.limit - used)) != 0)
+        return 0;
+    standin.limit = used;
+    return 1;
+}
+
 static void *os_map(hmm_source *self, size_t bytes)
 {
-    (void)self;
     int saved_errno = errno;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED && standin_give_back_spare(self->page_size))
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     errno = saved_errno;
     return p == MAP_FAILED ? NULL : p;
 }
@@ -152,9 +167,10 @@ static void os_unmap(hmm_source *self, void *addr, size_t bytes)
 
 static void *os_remap(hmm_source *self, void *addr, size_t old_bytes, size_t new_bytes)
 {
-    (void)self;
     int saved_errno = errno;
     void *p = mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED && standin_give_back_spare(self->page_size))
+        p = mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
     errno = saved_errno;
     return p == MAP_FAILED ? NULL : p;
 }
