@@ -31,6 +31,7 @@ CSRC = "csrc"
 CORE_SOURCES = [
     "heap.c",
     "large.c",
+    "segment_map.c",
     "placement.c",
     "placement_list.c",
     "placement_segregated.c",

@@ -57,11 +57,28 @@ void heap_init(hmm_heap *h, hmm_source *source)
 
 /* ---- Accounting -------------------------------------------------------- */
 
+/* The bytes in use in the heap's segments: those of mapped blocks, which
+ * trimming cannot concern, left out. */
+static size_t segment_bytes_in_use(const hmm_heap *h)
+{
+    size_t all = h->counters.bytes_in_use, mapped = h->counters.mapped_bytes;
+    return all > mapped ? all - mapped : 0;
+}
+
 static void account_in_use(hmm_heap *h, size_t bytes)
 {
     h->counters.bytes_in_use += bytes;
     if (h->counters.bytes_in_use > h->counters.peak_bytes_in_use)
         h->counters.peak_bytes_in_use = h->counters.bytes_in_use;
+    /* Drain the parked blocks once half of this is freed again (only for
+     * heaps big enough for a trim to be worth it): see drain_parked. */
+    if (__builtin_expect(h->draining, 0)) {
+        h->draining = 0;
+        h->resume_parking(h);
+    }
+    size_t half = segment_bytes_in_use(h) / 2;
+    if (half > h->drain_mark && half >= h->trim_threshold)
+        h->drain_mark = half;
 }
 
 static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
@@ -237,11 +254,16 @@ static int break_at_segment_end(const hmm_heap *h, const hmm_segment *s)
 
 static void link_segment(hmm_heap *h, hmm_segment *s)
 {
-    hmm_segment **at = &h->segments; /* kept in address order for walks */
+    /* Kept in address order, for walks and the segment map.  A new break
+     * segment mostly lies just above the newest one: no walk then. */
+    hmm_segment **at = &h->segments;
+    if (h->newest && h->newest < s && (!h->newest->next || h->newest->next > s))
+        at = &h->newest->next;
     while (*at && *at < s)
         at = &(*at)->next;
     s->next = *at;
     *at = s;
+    segment_map_add(h, s);
 }
 
 /* Lay out a new segment over [base, base + bytes): header, one free block,
@@ -300,6 +322,7 @@ static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
     }
     s->size += incr;
     h->end = segment_end(s);
+    segment_map_grown(h, s, segment_end(s) - incr);
     placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
     account_heap(h, incr, 0);
     h->counters.grow_calls++;
@@ -373,6 +396,7 @@ static int trim_top(hmm_heap *h, size_t pad)
 
     s->size -= release;
     h->end = segment_end(s);
+    segment_map_shrunk(h, s, segment_end(s) + release);
     /* Remember where blocks were given back, to name a later free of one
      * of them a double free. */
     if (!h->released_high || segment_end(s) < h->released_low)
@@ -536,6 +560,27 @@ void *heap_allocate(hmm_heap *h, size_t size)
     return p;
 }
 
+/*
+ * Half of what was in use is free again: give the parked blocks of the
+ * calling thread back (other threads' caches are theirs alone), then trim.
+ * A program that frees everything parks its last frees, and those are
+ * mostly at the top of the heap; parked, they are in use, and the break
+ * cannot come down past them.  glibc's tcache parks the first blocks freed
+ * instead (it never gives any back), which are mostly low.  Checking at
+ * each halving costs one flush (at most a bin's limit per class) per half
+ * of the heap freed, and leaves at most the frees since the last check
+ * parked; the checks stop once less than trim_threshold is in use.
+ */
+static void drain_parked(hmm_heap *h)
+{
+    size_t in_use = segment_bytes_in_use(h);
+    h->drain_mark = in_use / 2 >= h->trim_threshold / 2 ? in_use / 2 : 0;
+    h->draining = 1;
+    h->stop_parking(h); /* frees blocks: may come back here, harmlessly */
+    if (h->top && block_size(h->top) >= h->trim_threshold)
+        trim_top(h, h->top_pad);
+}
+
 void heap_free_block(hmm_heap *h, hmm_block *b)
 {
     h->counters.bytes_in_use -= block_size(b);
@@ -550,6 +595,8 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
     b = release_block(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold)
         trim_top(h, h->top_pad);
+    if (h->stop_parking && segment_bytes_in_use(h) < h->drain_mark)
+        drain_parked(h);
 }
 
 /* Every public call starts here: the name goes into misuse reports. */
@@ -633,15 +680,41 @@ static void *realloc_mapped(hmm_heap *h, hmm_block *b, size_t size)
     return realloc_by_moving(h, b, size);
 }
 
+/*
+ * realloc in check mode.  A block of the heap always moves: a stale pointer
+ * to the old one then points at filled free memory, where a write is
+ * caught.  That copy is bounded, because check mode keeps the mmap
+ * threshold from adapting upwards (large.c): anything bigger has a mapping
+ * of its own, and is resized by mremap, without a copy, and its canary
+ * sealed again at its new end.  When mremap moves it, the old range is
+ * unmapped (a stale pointer faults) and remembered, so that freeing it
+ * again is named a double free.  The usual `p = realloc(p, n + 4096)` loop
+ * then costs what it costs outside check mode, not a copy of everything so
+ * far on every call.
+ */
+static void *realloc_checked(hmm_heap *h, hmm_block *b, size_t size)
+{
+    size_t ask;
+    if (!block_mapped(b) || !carve_size(h, size, &ask) || ask < h->mmap_threshold / 2)
+        return realloc_by_moving(h, b, size);
+    size_t kept = usable_bytes(b);
+    size_t before = block_size(b);
+    hmm_block *resized = large_resize(h, b, ask);
+    if (!resized)
+        return realloc_by_moving(h, b, size);
+    h->counters.bytes_in_use -= before;
+    account_in_use(h, block_size(resized));
+    guard_seal(h, resized, size, kept < size ? kept : size);
+    return block_payload(resized);
+}
+
 /* realloc of a live block b to `size` (> 0) bytes. */
 static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
 {
     if (size > HMM_MAX_REQUEST)
         return fail(h);
-    /* Check mode always moves the block: a stale pointer to the old one
-     * then points at filled free memory, where a write is caught. */
     if (h->check_level)
-        return realloc_by_moving(h, b, size);
+        return realloc_checked(h, b, size);
     if (block_mapped(b))
         return realloc_mapped(h, b, size);
 
@@ -764,6 +837,8 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
         return h->newest;
     if (segment_holds(h->break_segment, p))
         return h->break_segment;
+    if (segment_map_usable(h))
+        return segment_map_find(h, p);
     for (hmm_segment *s = h->segments; s; s = s->next)
         if ((const char *)p >= (char *)s && (const char *)p < segment_end(s))
             return s;

@@ -59,6 +59,20 @@ typedef struct hmm_large_registry {
     unsigned freed_next;
 } hmm_large_registry;
 
+/* Granules of address space -> the first segment there: segment_map.c. */
+typedef struct hmm_segment_map_slot {
+    uintptr_t granule;
+    hmm_segment *segment; /* NULL: an empty slot */
+} hmm_segment_map_slot;
+
+typedef struct hmm_segment_map {
+    hmm_segment_map_slot *slots;
+    size_t capacity;    /* a power of two, or 0: no map (walk the list) */
+    size_t count;
+    size_t segments;    /* segments linked so far */
+    int failed;         /* no map can be had: the list is walked for good */
+} hmm_segment_map;
+
 struct hmm_heap {
     hmm_source *source;
     hmm_segment *segments;       /* every segment, newest first */
@@ -79,6 +93,7 @@ struct hmm_heap {
     char *released_low, *released_high;
 
     hmm_large_registry large;    /* blocks with a mapping of their own */
+    hmm_segment_map segment_map; /* which segment holds an address */
 
     size_t grow_min;             /* least the heap asks its source for */
     size_t trim_threshold;       /* give the top back once this much is free */
@@ -96,6 +111,17 @@ struct hmm_heap {
      * the caches?  The mark is a hint (a program can copy it); a double
      * free is named only when the block is found in a bin. */
     int (*cache_holds)(hmm_heap *h, const hmm_block *b);
+    /* Set with cache_key, called under the lock.  Parked blocks are in use
+     * to the heap, and a program that frees everything leaves its last
+     * frees parked at the top, where they keep the break from coming down.
+     * So whenever the bytes in use have halved (below drain_mark) the heap
+     * calls stop_parking: the calling thread's parked blocks come back and
+     * its cache parks no more; then the heap trims (drain_parked in
+     * heap.c).  The next allocation ends the drain (resume_parking). */
+    void (*stop_parking)(hmm_heap *h);
+    void (*resume_parking)(hmm_heap *h);
+    size_t drain_mark;
+    int draining;                /* drained, and nothing allocated since */
 
     /* The call being served, for misuse reports: "free()", ... */
     const char *call;
@@ -141,8 +167,17 @@ hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr);
 void *heap_allocate(hmm_heap *h, size_t size);
 void heap_free_block(hmm_heap *h, hmm_block *b);
 
-/* The segment holding address p, or NULL. */
+/* The segment holding address p, or NULL: O(1) however many segments. */
 hmm_segment *heap_segment_of(const hmm_heap *h, const void *p);
+
+/* segment_map.c: keep the map up to date as a segment is linked, grows
+ * (it ended at old_end) or shrinks; find the segment holding p (NULL:
+ * none) when segment_map_usable(h). */
+void segment_map_add(hmm_heap *h, hmm_segment *s);
+void segment_map_grown(hmm_heap *h, hmm_segment *s, const char *old_end);
+void segment_map_shrunk(hmm_heap *h, hmm_segment *s, const char *old_end);
+int segment_map_usable(const hmm_heap *h);
+hmm_segment *segment_map_find(const hmm_heap *h, const void *p);
 
 /* large.c */
 int large_wanted(const hmm_heap *h, size_t size);

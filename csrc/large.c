@@ -8,7 +8,8 @@
  * (mremap).  As in glibc, the threshold adapts: freeing a mapped block
  * larger than the threshold raises the threshold to that size (up to 32
  * MiB), because a program that frees such blocks will likely allocate them
- * again, and mapping them each time is slow.
+ * again, and mapping them each time is slow (except in check mode: see
+ * realloc_checked in heap.c).
  *
  *   mapping -> +---------+-----------------+---------------------------+
  *              | padding | header          | payload ...               |
@@ -193,7 +194,9 @@ void large_free(hmm_heap *h, hmm_block *b)
     remember_freed(h, (uintptr_t)block_payload(b), block_size(b));
     h->counters.mapped_blocks--;
     h->counters.mapped_bytes -= length;
-    if (!h->thresholds_fixed && block_size(b) > h->mmap_threshold &&
+    /* (Not in check mode, which copies every block of the heap that
+     * realloc grows: the threshold bounds those copies.) */
+    if (!h->thresholds_fixed && !h->check_level && block_size(b) > h->mmap_threshold &&
         block_size(b) <= HMM_MMAP_THRESHOLD_MAX) {
         h->mmap_threshold = block_size(b);
         h->trim_threshold = 2 * block_size(b);

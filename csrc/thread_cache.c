@@ -58,6 +58,7 @@ static void cache_thread_exit(void *arg)
         return;
     }
     h->call = "free()";
+    tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {
         hmm_block *b = tc->bins[c], *next;
         for (uint32_t left = tc->counts[c]; b && left; b = next, left--) { /* no further: a cycle */
@@ -115,6 +116,53 @@ static int cache_holds(hmm_heap *h, const hmm_block *b)
     return 0;
 }
 
+/* Give bin c of tc back to the heap until `keep` blocks are left. */
+static void flush_bin(hmm_heap *h, thread_cache *tc, unsigned c, uint32_t keep)
+{
+    while (tc->counts[c] > keep) {
+        hmm_block *out = tc->bins[c];
+        tc->bins[c] = cache_next(out);
+        tc->counts[c]--;
+        tc->refilled--; /* what leaves this way was parked but never served */
+        out->prev_free = NULL;
+        heap_free_block(h, out);
+    }
+}
+
+/*
+ * The heap's stop_parking (heap.h): half the heap was freed.  Every block
+ * parked in the calling thread's cache goes back to the heap, and the cache
+ * parks nothing more while the heap is draining, that is until something
+ * is allocated: a program freeing everything then frees its last blocks
+ * into the heap, where they merge into the top and the break comes down,
+ * as under glibc, whose tcache is full by then.  The cache comes back when
+ * the heap allocates for this thread (resume_parking) or, if another thread
+ * ended the drain, at this one's next slow malloc or free.
+ */
+static void flush_mine(hmm_heap *h)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (!tc->limit)
+        return; /* not active, exiting, or drained already */
+    tc->limit = 0; /* first: a free below that brings the heap back here returns at once */
+    for (unsigned c = 0; c < CACHE_CLASSES; c++)
+        flush_bin(h, tc, c, 0);
+}
+
+/* A thread whose cache flush_mine turned off (a limit of 0 sends every
+ * free the slow way): turn it back on once the heap allocates again. */
+static void resume_after_drain(hmm_heap *h, thread_cache *tc)
+{
+    if (!tc->limit && tc->state == CACHE_ACTIVE && !h->draining)
+        tc->limit = cache_limit;
+}
+
+/* The heap's resume_parking: it allocated for this thread, draining no more. */
+static void resume_mine(hmm_heap *h)
+{
+    resume_after_drain(h, &hmm_thread_cache);
+}
+
 void cache_setup(uint32_t limit)
 {
     /* The secret: from the 16 random bytes the kernel gives every process;
@@ -127,6 +175,8 @@ void cache_setup(uint32_t limit)
         return;
     h->cache_key = cache_key;
     h->cache_holds = cache_holds;
+    h->stop_parking = flush_mine;
+    h->resume_parking = resume_mine;
     process_heap_unlock();
     cache_limit = limit;
     if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
@@ -202,6 +252,7 @@ void cache_note_heap_bounds(const hmm_heap *h)
 void cache_refill(hmm_heap *h, size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
+    resume_after_drain(h, tc);
     if (!tc->limit || size > CACHE_MAX_REQUEST)
         return;
     unsigned c = cache_class(block_size_for(size));
@@ -218,22 +269,10 @@ void cache_refill(hmm_heap *h, size_t size)
     }
 }
 
-/* Give bin c of tc back to the heap until `keep` blocks are left. */
-static void flush_bin(hmm_heap *h, thread_cache *tc, unsigned c, uint32_t keep)
-{
-    while (tc->counts[c] > keep) {
-        hmm_block *out = tc->bins[c];
-        tc->bins[c] = cache_next(out);
-        tc->counts[c]--;
-        tc->refilled--; /* what leaves this way was parked but never served */
-        out->prev_free = NULL;
-        heap_free_block(h, out);
-    }
-}
-
 void cache_flush_half(hmm_heap *h, void *ptr)
 {
     thread_cache *tc = &hmm_thread_cache;
+    resume_after_drain(h, tc);
     flush_bin(h, tc, cache_class(block_size(block_of(ptr))), tc->limit / 2);
 }
 
