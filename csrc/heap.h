@@ -176,7 +176,7 @@ hmm_segment *heap_segment_of(const hmm_heap *h, const void *p);
 void segment_map_add(hmm_heap *h, hmm_segment *s);
 void segment_map_grown(hmm_heap *h, hmm_segment *s, const char *old_end);
 void segment_map_shrunk(hmm_heap *h, hmm_segment *s, const char *old_end);
-int segment_map_usable(const hmm_heap *h);
+static inline int segment_map_usable(const hmm_heap *h) { return h->segment_map.capacity != 0; }
 hmm_segment *segment_map_find(const hmm_heap *h, const void *p);
 
 /* large.c */

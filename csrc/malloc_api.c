@@ -349,7 +349,7 @@ static void *realloc_from_reserve(void *ptr, size_t size)
     return p;
 }
 
-static inline void *do_realloc(void *ptr, size_t size)
+static inline __attribute__((always_inline)) void *do_realloc(void *ptr, size_t size)
 {
     if (ptr && cache_realloc_in_place(ptr, size))
         return ptr; /* it fits as it is: no lock */

@@ -190,6 +190,27 @@ static int count_in_range(hmm_block *b, void *ctx)
     return 0;
 }
 
+/* The totals glibc gives per arena and for the whole: HMM's "fast bins" are
+ * its thread caches, the rest its free blocks; the whole adds the mapped
+ * blocks. */
+static void print_totals(FILE *fp, const struct hmm_stats *s, int whole)
+{
+    fprintf(fp, "<total type=\"fast\" count=\"%llu\" size=\"%llu\"/>\n",
+            (unsigned long long)s->cached_blocks, (unsigned long long)s->cached_bytes);
+    fprintf(fp, "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n",
+            (unsigned long long)s->free_blocks, (unsigned long long)s->free_bytes);
+    if (whole)
+        fprintf(fp, "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n",
+                (unsigned long long)s->mapped_blocks, (unsigned long long)s->mapped_bytes);
+    fprintf(fp,
+            "<system type=\"current\" size=\"%llu\"/>\n"
+            "<system type=\"max\" size=\"%llu\"/>\n"
+            "<aspace type=\"total\" size=\"%llu\"/>\n"
+            "<aspace type=\"mprotect\" size=\"%llu\"/>\n",
+            (unsigned long long)s->heap_size, (unsigned long long)s->peak_heap_size,
+            (unsigned long long)s->heap_size, (unsigned long long)s->heap_size);
+}
+
 HMM_EXPORT int malloc_info(int options, FILE *fp)
 {
     if (options != 0)
@@ -218,33 +239,11 @@ HMM_EXPORT int malloc_info(int options, FILE *fp)
             fprintf(fp, "  <size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
                     1ull << r, (2ull << r) - 1, (unsigned long long)ranges.total[r],
                     (unsigned long long)ranges.count[r]);
-    fprintf(fp,
-            "</sizes>\n"
-            "<total type=\"fast\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<system type=\"current\" size=\"%llu\"/>\n"
-            "<system type=\"max\" size=\"%llu\"/>\n"
-            "<aspace type=\"total\" size=\"%llu\"/>\n"
-            "<aspace type=\"mprotect\" size=\"%llu\"/>\n"
-            "</heap>\n",
-            (unsigned long long)s.cached_blocks, (unsigned long long)s.cached_bytes,
-            (unsigned long long)s.free_blocks, (unsigned long long)s.free_bytes,
-            (unsigned long long)s.heap_size, (unsigned long long)s.peak_heap_size,
-            (unsigned long long)s.heap_size, (unsigned long long)s.heap_size);
-    fprintf(fp,
-            "<total type=\"fast\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n"
-            "<system type=\"current\" size=\"%llu\"/>\n"
-            "<system type=\"max\" size=\"%llu\"/>\n"
-            "<aspace type=\"total\" size=\"%llu\"/>\n"
-            "<aspace type=\"mprotect\" size=\"%llu\"/>\n"
-            "</malloc>\n",
-            (unsigned long long)s.cached_blocks, (unsigned long long)s.cached_bytes,
-            (unsigned long long)s.free_blocks, (unsigned long long)s.free_bytes,
-            (unsigned long long)s.mapped_blocks, (unsigned long long)s.mapped_bytes,
-            (unsigned long long)s.heap_size, (unsigned long long)s.peak_heap_size,
-            (unsigned long long)s.heap_size, (unsigned long long)s.heap_size);
+    fputs("</sizes>\n", fp);
+    print_totals(fp, &s, 0);
+    fputs("</heap>\n", fp);
+    print_totals(fp, &s, 1);
+    fputs("</malloc>\n", fp);
     pthread_setcancelstate(cancel_state, NULL);
     return 0;
 }

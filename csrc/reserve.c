@@ -36,6 +36,21 @@ static struct {
 static unsigned chunk_count;  /* slots taken; a slot's bounds may lag */
 static chunk *current;        /* where blocks are carved */
 static uint64_t calls, bytes_mapped;
+uintptr_t reserve_low, reserve_high;
+
+/* Widen [reserve_low, reserve_high) to hold [base, base + size). */
+static void note_bounds(uintptr_t base, size_t size)
+{
+    uintptr_t low = __atomic_load_n(&reserve_low, __ATOMIC_RELAXED);
+    while ((!low || base < low) &&
+           !__atomic_compare_exchange_n(&reserve_low, &low, base, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+    uintptr_t high = __atomic_load_n(&reserve_high, __ATOMIC_RELAXED);
+    while (base + size > high &&
+           !__atomic_compare_exchange_n(&reserve_high, &high, base + size, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+        ;
+}
 
 /* Make [at, at + span) a block whose payload is aligned to `alignment`;
  * span leaves room for that. */
@@ -66,6 +81,7 @@ static void *carve_in_new_chunk(size_t span, size_t alignment)
     c->used = CHUNK_HEADER_SIZE + span;
     __atomic_store_n(&chunks[slot].size, size, __ATOMIC_RELAXED);
     __atomic_store_n(&chunks[slot].base, (char *)c, __ATOMIC_RELEASE);
+    note_bounds((uintptr_t)c, size);
     __atomic_add_fetch(&bytes_mapped, size, __ATOMIC_RELAXED);
     /* Carve from it from now on, unless another call has put a newer chunk
      * in place meanwhile: then the rest of this one is simply unused. */
@@ -95,7 +111,7 @@ void *reserve_alloc(size_t size, size_t alignment)
     return carve_in_new_chunk(span, alignment);
 }
 
-int reserve_holds(const void *p)
+int reserve_holds_slow(const void *p)
 {
     unsigned n = __atomic_load_n(&chunk_count, __ATOMIC_ACQUIRE);
     if (n > RESERVE_MAX_CHUNKS)

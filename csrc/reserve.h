@@ -31,8 +31,23 @@
 /* A block of `size` bytes aligned to `alignment` (a power of two, at least
  * 16), or NULL when no memory can be mapped. */
 void *reserve_alloc(size_t size, size_t alignment);
+/* The lowest and highest address of any chunk, 0 and 0 while there is
+ * none: a pointer outside them is surely not the reserve's, which the hot
+ * paths ask about every pointer they cannot place. */
+#define RESERVE_HIDDEN __attribute__((visibility("hidden")))
+extern RESERVE_HIDDEN uintptr_t reserve_low, reserve_high;
+
+int reserve_holds_slow(const void *p);
+
 /* Is p a payload the reserve handed out (in use or freed)? */
-int reserve_holds(const void *p);
+static inline int reserve_holds(const void *p)
+{
+    uintptr_t high = __atomic_load_n(&reserve_high, __ATOMIC_RELAXED);
+    if (__builtin_expect(!high, 1)) /* no chunk yet: nearly always */
+        return 0;
+    uintptr_t low = __atomic_load_n(&reserve_low, __ATOMIC_RELAXED);
+    return (uintptr_t)p - low < high - low && reserve_holds_slow(p);
+}
 /* The bytes the caller may use in the reserve block at p. */
 size_t reserve_usable(const void *p);
 /* Free the reserve block at p: 0; 1 when it was freed already; -1 when p

@@ -181,11 +181,6 @@ void segment_map_shrunk(hmm_heap *h, hmm_segment *s, const char *old_end)
     }
 }
 
-int segment_map_usable(const hmm_heap *h)
-{
-    return h->segment_map.capacity != 0;
-}
-
 hmm_segment *segment_map_find(const hmm_heap *h, const void *p)
 {
     hmm_segment_map_slot *slot = map_find_slot(&h->segment_map, granule_of(p));

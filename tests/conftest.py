@@ -202,6 +202,18 @@ def assert_same(both, *, stdout=True, stderr=False):
         assert h.stderr == g.stderr, "stderr differs under HMM"
 
 
+def stderr_numbers(both, key):
+    """{"glibc": N, "hmm": N} from the line "<key> N" each run printed on
+    stderr (the memory programs measure themselves that way)."""
+    import re
+    found = {}
+    for name, proc in zip(("glibc", "hmm"), both):
+        match = re.search(rf"^{re.escape(key)} (\d+)$", proc.stderr, re.M)
+        assert match, f"{name}: no '{key}' line on stderr\n{proc.stderr[-2000:]}"
+        found[name] = int(match.group(1))
+    return found
+
+
 @pytest.fixture
 def served():
     """The assert_served helper, as a fixture."""
@@ -223,7 +235,7 @@ def support():
         TIMEOUT=TIMEOUT, ROOT=ROOT, PROGRAMS=PROGRAMS, base_env=base_env,
         require_program=require_program, parse_stats=parse_stats,
         read_stats_dir=read_stats_dir, assert_served=assert_served,
-        assert_same=assert_same)
+        assert_same=assert_same, stderr_numbers=stderr_numbers)
 
 
 @pytest.fixture(scope="session")

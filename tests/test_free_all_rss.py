@@ -8,23 +8,19 @@ thread's parked blocks back each time half of what was in use is free
 (heap.c drain_parked, thread_cache.c flush_mine), and the cache parks
 nothing until the thread allocates again.  Resident memory is compared,
 not time."""
-import re
 
 import pytest
 
 
 @pytest.mark.parametrize("order,smallest", [("forward", 140), ("alternate", 140),
                                             ("forward", 16), ("random", 16)])
-def test_rss_after_freeing_everything(order, smallest, compile_c, run_both, same, served):
+def test_rss_after_freeing_everything(order, smallest, compile_c, run_both, same, served,
+                                      support):
     exe = compile_c("free_all_rss.c")
     both = run_both([str(exe), order, str(smallest)], text=True)
     same(both)
     assert "FAILED" not in both.glibc.stdout, both.glibc.stdout
-    rss = {}
-    for name, proc in zip(("glibc", "hmm"), both):
-        found = re.search(r"^rss_kib (\d+)$", proc.stderr, re.M)
-        assert found, f"{name}: no rss line\n{proc.stderr}"
-        rss[name] = int(found.group(1))
+    rss = support.stderr_numbers(both, "rss_kib")
     assert rss["hmm"] <= 1.1 * rss["glibc"], rss
     stats = served(both.hmm, min_allocs=1_000_000)
     assert stats["free_calls"] >= 1_000_000, stats

@@ -7,7 +7,6 @@ without one the virtual size grew by 64 GiB.  Reservations now follow what
 the heap holds (a third of it), are extended in place where they can be,
 fall back to the exact need, and give their unused room back when a mapping
 fails for want of address space."""
-import re
 
 
 def test_large_request_under_rlimit_as_with_the_break_blocked(compile_c, run_both, same, served):
@@ -20,16 +19,12 @@ def test_large_request_under_rlimit_as_with_the_break_blocked(compile_c, run_bot
     assert stats["mapped_blocks"] == 0, stats
 
 
-def test_virtual_size_with_the_break_blocked(compile_c, run_both, same, served):
+def test_virtual_size_with_the_break_blocked(compile_c, run_both, same, served, support):
     exe = compile_c("standin_vmsize.c")
     both = run_both([str(exe)], text=True)
     same(both)
     assert "FAILED" not in both.glibc.stdout, both.glibc.stdout
-    vmsize = {}
-    for name, proc in zip(("glibc", "hmm"), both):
-        found = re.search(r"^vmsize_kib (\d+)$", proc.stderr, re.M)
-        assert found, f"{name}: no vmsize line\n{proc.stderr}"
-        vmsize[name] = int(found.group(1))
+    vmsize = support.stderr_numbers(both, "vmsize_kib")
     assert vmsize["glibc"] > 200 * 1024, vmsize
     assert vmsize["hmm"] <= 1.5 * vmsize["glibc"], vmsize
     stats = served(both.hmm, min_allocs=400_000)

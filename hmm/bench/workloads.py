@@ -164,4 +164,6 @@ def all_workloads():
                 (600000, 10000)),
         _stress("large_blocks", "64 KiB - 8 MiB blocks, replaced and realloc'ed, pages "
                 "touched (N steps)", (2500, 50)),
+        _stress("sbrk_segments", "100,000 small blocks over N segments the program made with "
+                "sbrk, freed round-robin (N segments)", (10000, 10)),
     ]

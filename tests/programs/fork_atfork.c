@@ -14,8 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "forks.h"
 
 void lib_work(unsigned i);
 unsigned long lib_forks_seen(void);
@@ -44,31 +45,24 @@ static void *plain(void *arg)
     return NULL;
 }
 
+static void child(void)
+{
+    char *p = malloc(1000);
+    if (!p)
+        _exit(3);
+    memset(p, 1, 1000);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     int forks = argc > 1 ? atoi(argv[1]) : 300;
     pthread_t a, b;
     pthread_create(&a, NULL, in_library, NULL);
     pthread_create(&b, NULL, plain, NULL);
-    int bad = 0;
-    for (int i = 0; i < forks; i++) {
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("fork");
-            return 2;
-        }
-        if (pid == 0) {
-            char *p = malloc(1000);
-            if (!p)
-                _exit(3);
-            memset(p, 1, 1000);
-            free(p);
-            _exit(0);
-        }
-        int status;
-        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            bad++;
-    }
+    int bad = fork_children(forks, child);
+    if (bad < 0)
+        return 2;
     stop = 1;
     pthread_join(a, NULL);
     pthread_join(b, NULL);

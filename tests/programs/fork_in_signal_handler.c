@@ -17,9 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "timer.h"
 
 static volatile sig_atomic_t forks, failed;
 
@@ -49,22 +50,14 @@ static void on_alarm(int sig)
 int main(int argc, char **argv)
 {
     int want = argc > 1 ? atoi(argv[1]) : 300;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval every = {{0, 500}, {0, 500}};
-    setitimer(ITIMER_REAL, &every, NULL);
+    timer_start(on_alarm, 500);
     void *slot[128] = {0};
     for (unsigned long i = 0; forks < want; i++) {
         unsigned k = (unsigned)(i % 128);
         free(slot[k]);
         slot[k] = malloc(1 + (i * 7919) % 3000);
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    timer_stop();
     for (unsigned k = 0; k < 128; k++)
         free(slot[k]);
     printf("at least %d forks from a signal handler, %d children failed\n", want, (int)failed);

@@ -18,8 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "forks.h"
 
 static volatile int stop;
 static FILE *stream;
@@ -59,6 +60,13 @@ static void *flusher(void *arg)
     return NULL;
 }
 
+static void child(void)
+{
+    char *p = malloc(100);
+    fputs("child\n", stream);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     int forks = argc > 1 ? atoi(argv[1]) : 2000;
@@ -70,23 +78,9 @@ int main(int argc, char **argv)
     pthread_t a, b;
     pthread_create(&a, NULL, grower, NULL);
     pthread_create(&b, NULL, flusher, NULL);
-    int bad = 0;
-    for (int i = 0; i < forks; i++) {
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("fork");
-            return 2;
-        }
-        if (pid == 0) {
-            char *p = malloc(100);
-            fputs("child\n", stream);
-            free(p);
-            _exit(0);
-        }
-        int status;
-        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            bad++;
-    }
+    int bad = fork_children(forks, child);
+    if (bad < 0)
+        return 2;
     stop = 1;
     pthread_join(a, NULL);
     pthread_join(b, NULL);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "facts.h"
+#include "proc_status.h"
 
 #define BLOCKS 1000000
 
@@ -31,19 +32,6 @@ static uint64_t next(void)
     rng ^= rng << 25;
     rng ^= rng >> 27;
     return rng * 0x2545f4914f6cdd1dull;
-}
-
-static long vm_rss_kib(void)
-{
-    char text[8192];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t got = read(fd, text, sizeof text - 1);
-    close(fd);
-    text[got > 0 ? got : 0] = '\0';
-    const char *line = strstr(text, "VmRSS:");
-    return line ? strtol(line + 6, NULL, 10) : -1;
 }
 
 static unsigned char *blocks[BLOCKS];
@@ -91,6 +79,6 @@ int main(int argc, char **argv)
         free(blocks[i]);
     }
     check(intact, "every block held its bytes until freed (%s)", how);
-    fprintf(stderr, "rss_kib %ld\n", vm_rss_kib());
+    fprintf(stderr, "rss_kib %ld\n", status_kib("VmRSS:"));
     return status;
 }

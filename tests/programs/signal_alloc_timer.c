@@ -19,7 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+
+#include "timer.h"
 
 #define TICKS_KEPT 8
 
@@ -57,14 +58,7 @@ int main(int argc, char **argv)
 {
     int want = argc > 1 ? atoi(argv[1]) : 13000;
     log_stream = fopen("/dev/null", "w");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval every = {{0, 100}, {0, 100}};
-    setitimer(ITIMER_REAL, &every, NULL);
+    timer_start(on_alarm, 100);
 
     enum { SLOTS = 512 };
     static unsigned char *slot[SLOTS];
@@ -96,8 +90,7 @@ int main(int argc, char **argv)
         if (slot[k])
             memset(slot[k], (unsigned char)k, size[k]);
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    timer_stop();
     for (unsigned k = 0; k < SLOTS; k++)
         free(slot[k]);
     for (unsigned k = 0; k < TICKS_KEPT; k++)

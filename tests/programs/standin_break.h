@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "proc_status.h"
+
 /* Block the break; 0 on success, after checking it no longer moves. */
 static int block_the_break(void)
 {
@@ -28,21 +30,6 @@ static int block_the_break(void)
         return -1;
     }
     return 0;
-}
-
-/* A field of /proc/self/status ("VmSize", "VmRSS"), in KiB; -1 if unread.
- * With read(2): stdio would allocate. */
-static __attribute__((unused)) long status_kib(const char *field)
-{
-    char text[8192];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t got = read(fd, text, sizeof text - 1);
-    close(fd);
-    text[got > 0 ? got : 0] = '\0';
-    const char *line = strstr(text, field);
-    return line ? strtol(line + strlen(field) + 1, NULL, 10) : -1;
 }
 
 #endif
