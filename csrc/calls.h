@@ -35,7 +35,10 @@
     X(CALL_MALLOC_INFO, "malloc_info()")                        \
     X(CALL_MALLOC_STATS, "malloc_stats()")                      \
     X(CALL_MALLOC_TRIM, "malloc_trim()")                        \
-    X(CALL_MALLOPT, "mallopt()")
+    X(CALL_MALLOPT, "mallopt()")                                \
+    /* not malloc names, but times a thread holds the heap's lock: */ \
+    X(CALL_FORK, "fork()") X(CALL_EXIT, "exit()")              \
+    X(CALL_THREAD_EXIT, "thread exit")
 
 enum hmm_call {
     CALL_NONE = 0,

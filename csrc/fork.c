@@ -50,8 +50,11 @@ extern void _IO_list_resetlock(void);
 
 extern void *__dso_handle;
 
-/* What the prepare handler took, for the parent and child handlers. */
-static int held_list, held_heap;
+/* What the prepare handler took, for the parent and child handlers of the
+ * same fork: per thread, since glibc runs the handlers of two threads'
+ * forks at the same time (it holds its own atfork lock only around its
+ * walk of the list). */
+static __thread int held_list, held_heap __attribute__((tls_model("initial-exec")));
 
 static void before_fork(void)
 {
@@ -89,6 +92,8 @@ static register_fn *real_register(void)
     return real;
 }
 
+/* Constructors, the first callers, run one at a time: the flag only keeps
+ * HMM from registering twice, and `real` may be looked up twice, harmlessly. */
 void fork_handlers_register(void)
 {
     static int registered;

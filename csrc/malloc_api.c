@@ -110,10 +110,19 @@ static void free_elsewhere(void *ptr, int may_defer)
         int freed = reserve_free(ptr);
         if (freed != 0 && !process_heap_given_up())
             bad_reserve_free(ptr, freed > 0);
-    } else if (may_defer && cs->deferred < CALL_DEFERRED_MAX) {
-        cs->deferred_frees[cs->deferred] = ptr;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST); /* stored before it is counted */
-        cs->deferred++;
+    } else if (may_defer) {
+        /* Claim a slot with one atomic step: a second handler nested in
+         * this one must not take the same.  Only this thread's handlers
+         * add, and free_deferred takes the slots with signals blocked, so
+         * a slot claimed is stored before anyone reads it.  When all are
+         * taken, the block is left where it is (a leak, counted below). */
+        uint8_t n = __atomic_load_n(&cs->deferred, __ATOMIC_RELAXED);
+        while (n < CALL_DEFERRED_MAX &&
+               !__atomic_compare_exchange_n(&cs->deferred, &n, (uint8_t)(n + 1), 0, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+            ;
+        if (n < CALL_DEFERRED_MAX)
+            cs->deferred_frees[n] = ptr;
     }
     reserve_count_call();
     errno = saved_errno;
@@ -185,11 +194,7 @@ static void *nomem(void)
  * counts its own (failed_calls), and fail with `error`. */
 static void *refuse(int error)
 {
-    hmm_heap *h = process_heap_lock();
-    if (h) {
-        h->counters.failed_calls++;
-        process_heap_unlock();
-    }
+    process_heap_count_refused(); /* no lock: this may be a signal handler's call */
     errno = error;
     return NULL;
 }

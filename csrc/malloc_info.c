@@ -83,20 +83,21 @@ HMM_EXPORT struct mallinfo mallinfo(void)
     return info;
 }
 
+static void note_policy(hmm_heap *h, void *ctx)
+{
+    *(const char **)ctx = hmm_heap_policy(h);
+}
+
 HMM_EXPORT void malloc_stats(void)
 {
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     if (call_enter(CALL_MALLOC_STATS)) {
         struct hmm_stats s;
-        process_heap_stats(&s);
-        hmm_heap *h = process_heap_lock();
-        const char *policy = h ? hmm_heap_policy(h) : "given up";
-        int check_level = process_heap_check_level();
-        if (h)
-            process_heap_unlock();
-        report_stats(&s, policy, check_level, STDERR_FILENO);
-        call_leave();
+        const char *policy = "given up";
+        process_heap_stats_with(&s, note_policy, &policy);
+        call_leave(); /* before printing: a handler may allocate while write blocks */
+        report_stats(&s, policy, process_heap_check_level(), STDERR_FILENO);
     }
     pthread_setcancelstate(cancel_state, NULL);
 }
@@ -211,6 +212,13 @@ static void print_totals(FILE *fp, const struct hmm_stats *s, int whole)
             (unsigned long long)s->heap_size, (unsigned long long)s->heap_size);
 }
 
+static void count_ranges(hmm_heap *h, void *ctx)
+{
+    placement_each(&h->placement, count_in_range, ctx);
+    if (h->top)
+        count_in_range(h->top, ctx);
+}
+
 HMM_EXPORT int malloc_info(int options, FILE *fp)
 {
     if (options != 0)
@@ -220,14 +228,7 @@ HMM_EXPORT int malloc_info(int options, FILE *fp)
     struct hmm_stats s;
     memset(&s, 0, sizeof s);
     if (call_enter(CALL_MALLOC_INFO)) {
-        process_heap_stats(&s);
-        hmm_heap *h = process_heap_lock();
-        if (h) {
-            placement_each(&h->placement, count_in_range, &ranges);
-            if (h->top)
-                count_in_range(h->top, &ranges);
-            process_heap_unlock();
-        }
+        process_heap_stats_with(&s, count_ranges, &ranges);
         call_leave();
     }
 

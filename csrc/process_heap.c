@@ -37,6 +37,7 @@
 #include "reserve.h"
 #include "thread_cache.h"
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -61,7 +62,7 @@ static void give_up(const char *message)
 {
     if (__atomic_exchange_n(&given_up, 1, __ATOMIC_ACQ_REL))
         return;
-    report_write(STDERR_FILENO, message, strlen(message));
+    report_write(STDERR_FILENO, message, strlen(message)); /* never a cancellation point */
     report_write(STDERR_FILENO, "\n", 1);
     cache_abandon_mine(); /* it may be half-way through a change */
     syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
@@ -157,12 +158,17 @@ static __attribute__((noinline)) int lock_wait(void)
      * time limit only so that a waiter that missed give_up()'s wake-up
      * still finds the news. */
     struct timespec limit = {0, 50 * 1000 * 1000};
+    int saved_errno = errno; /* a time-out must not show through a malloc that succeeds */
+    int taken = 1;
     while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0) {
-        if (process_heap_given_up())
-            return 0;
+        if (process_heap_given_up()) {
+            taken = 0;
+            break;
+        }
         syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, &limit, NULL, 0);
     }
-    return 1;
+    errno = saved_errno;
+    return taken;
 }
 
 static int lock_take(void)
@@ -176,8 +182,11 @@ static int lock_take(void)
 
 static void lock_give(void)
 {
-    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2)
+    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2) {
+        int saved_errno = errno;
         syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        errno = saved_errno;
+    }
 }
 
 hmm_heap *process_heap_lock(void)
@@ -233,27 +242,51 @@ int process_heap_check_level(void)
     return process_heap.check_level;
 }
 
-void process_heap_stats(struct hmm_stats *out)
+/* Requests refused before they reach the heap, counted without the lock:
+ * the thread refusing one may be a signal handler whose thread holds it. */
+static uint64_t refused_calls;
+
+void process_heap_count_refused(void)
+{
+    __atomic_add_fetch(&refused_calls, 1, __ATOMIC_RELAXED);
+}
+
+void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx)
 {
     memset(out, 0, sizeof *out);
     hmm_heap *h = process_heap_lock();
     if (h) {
         hmm_heap_stats(h, out);
         cache_add_stats(out);
+        if (also)
+            also(h, ctx);
         process_heap_unlock();
     }
+    out->failed_calls += __atomic_load_n(&refused_calls, __ATOMIC_RELAXED);
     out->reserve_calls = reserve_calls();
     out->reserve_bytes = reserve_bytes();
 }
 
+void process_heap_stats(struct hmm_stats *out)
+{
+    process_heap_stats_with(out, NULL, NULL);
+}
+
+/* The lock is held from prepare to parent or child: the thread is marked as
+ * inside fork() meanwhile, so that a signal handler's malloc is served
+ * elsewhere instead of waiting for the lock its own thread holds. */
 int process_heap_fork_prepare(void)
 {
-    return process_heap_lock() != NULL;
+    if (!process_heap_lock())
+        return 0;
+    call_mark(CALL_FORK);
+    return 1;
 }
 
 void process_heap_fork_parent(void)
 {
     process_heap_unlock();
+    call_leave();
 }
 
 void process_heap_fork_child(void)
@@ -261,6 +294,7 @@ void process_heap_fork_child(void)
     cache_after_fork_child();
     cache_note_heap_bounds(&process_heap);
     process_lock = 0; /* no other thread exists to wake */
+    call_leave();
 }
 
 __attribute__((constructor)) static void process_heap_start(void)
@@ -290,12 +324,14 @@ __attribute__((destructor)) static void process_heap_exit(void)
      * change, and the lock held by this very thread. */
     if (hmm_thread_cache.calls.in_call != CALL_NONE)
         return;
-    /* write() is a cancellation point: a thread cancelled half-way would
-     * unwind out of here. */
+    /* Cancellation points (open) must not unwind a thread out of here, and
+     * a signal handler's malloc meanwhile must not wait for the lock. */
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    call_mark(CALL_EXIT);
     struct hmm_stats stats;
     process_heap_stats(&stats);
+    call_leave();
     report_stats_as_configured(&stats, hmm_heap_policy(&process_heap), process_heap.check_level);
     pthread_setcancelstate(cancel_state, NULL);
 }

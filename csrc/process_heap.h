@@ -28,6 +28,11 @@ void process_heap_reentered(const char *call, const char *interrupted) __attribu
 /* The heap's counters with the thread caches' added in. */
 struct hmm_stats;
 void process_heap_stats(struct hmm_stats *out);
+/* The same, and also(h, ctx) under the same hold of the lock, so that what
+ * it reads of the heap agrees with the counters. */
+void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx);
+/* Count a request refused before it reached the heap (failed_calls). */
+void process_heap_count_refused(void);
 
 /* For fork.c: hold the lock across fork (prepare returns 0 when the heap
  * was given up, and holds nothing then), and release it on either side. */

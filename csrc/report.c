@@ -12,13 +12,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 void report_write(int fd, const char *buf, size_t len)
 {
     int saved_errno = errno;
     while (len) {
-        ssize_t n = write(fd, buf, len);
+        /* The system call itself, not write(), which is a cancellation
+         * point: a misuse report must reach abort() even in a thread with
+         * a cancellation pending, as glibc's own fatal messages do. */
+        ssize_t n = syscall(SYS_write, fd, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -1,17 +1,21 @@
 /*
  * reserve.c - the lock-free reserve; see reserve.h for why it exists.
  *
- * Chunks are mapped from the OS source on demand, 1 MiB or what one block
- * needs, and listed in a fixed table so that a pointer can be recognised
- * without a lock.  Every update is one atomic operation, so a call may be
- * interrupted by a signal whose handler allocates too, at any point:
- *  - a block is carved by an atomic add on the current chunk's bump offset;
- *    a call whose block runs past the chunk's end maps a new chunk, carves
- *    its block at the start of it, and tries to make it current;
+ * Chunks are mapped on demand, 1 MiB or what one block needs, and listed in
+ * a fixed table so that a pointer can be recognised without a lock.  Every
+ * update is one atomic operation, so a call may be interrupted by a signal
+ * whose handler allocates too, at any point:
+ *  - a chunk's state is one word, the bump offset and the count of its live
+ *    blocks: a block is carved by a compare-and-swap that moves the offset
+ *    and counts one more; a call whose block does not fit maps a new chunk,
+ *    carves its block at the start of it, and tries to make it current;
+ *  - a free swaps the block's sealed header from in use to free and counts
+ *    one less; the free that leaves a chunk with no live block moves its
+ *    offset back to the start, in the same step, so that a handler that
+ *    allocates and frees on every tick reuses the same bytes;
  *  - a chunk takes a table slot by an atomic add on the count, and is
  *    recognised once its bounds are stored there (a reader skips a slot
- *    still empty: nobody can hold a pointer into that chunk yet);
- *  - a free swaps the block's sealed header from in use to free.
+ *    still empty: nobody can hold a pointer into that chunk yet).
  */
 #include "reserve.h"
 
@@ -22,9 +26,13 @@
 #define RESERVE_MAX_CHUNKS 1024
 
 typedef struct chunk {
-    size_t size;  /* bytes mapped, this header included */
-    size_t used;  /* the bump offset: bytes carved so far, header included */
+    size_t size;     /* bytes mapped, this header included */
+    uint64_t state;  /* LIVE_ONE * live blocks + the bump offset (header included) */
 } chunk;
+
+#define OFFSET_BITS 40
+#define OFFSET_MASK (((uint64_t)1 << OFFSET_BITS) - 1)
+#define LIVE_ONE ((uint64_t)1 << OFFSET_BITS)
 
 #define CHUNK_HEADER_SIZE 16u
 _Static_assert(sizeof(chunk) <= CHUNK_HEADER_SIZE, "the chunk header keeps blocks 16-aligned");
@@ -67,18 +75,17 @@ static void *carve(char *at, size_t span, size_t alignment)
 /* A new chunk with the first `span` bytes carved for the caller. */
 static void *carve_in_new_chunk(size_t span, size_t alignment)
 {
-    hmm_source *os = os_source();
-    size_t size = align_up(CHUNK_HEADER_SIZE + span, os->page_size);
+    size_t size = align_up(CHUNK_HEADER_SIZE + span, os_source()->page_size);
     if (size < RESERVE_CHUNK)
         size = RESERVE_CHUNK;
     unsigned slot = __atomic_fetch_add(&chunk_count, 1, __ATOMIC_RELAXED);
     if (slot >= RESERVE_MAX_CHUNKS)
         return NULL; /* a runaway: the slot stays taken, harmlessly */
-    chunk *c = os->map(os, size);
+    chunk *c = os_map_unlocked(size);
     if (!c)
         return NULL;
     c->size = size;
-    c->used = CHUNK_HEADER_SIZE + span;
+    c->state = LIVE_ONE + CHUNK_HEADER_SIZE + span;
     __atomic_store_n(&chunks[slot].size, size, __ATOMIC_RELAXED);
     __atomic_store_n(&chunks[slot].base, (char *)c, __ATOMIC_RELEASE);
     note_bounds((uintptr_t)c, size);
@@ -103,52 +110,71 @@ void *reserve_alloc(size_t size, size_t alignment)
     /* Header, payload, and what aligning the payload may skip. */
     size_t span = HMM_HEADER_SIZE + align_up(size ? size : 1, HMM_ALIGNMENT) + (alignment - HMM_ALIGNMENT);
     chunk *c = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
-    if (c && span <= c->size) {
-        size_t at = __atomic_fetch_add(&c->used, span, __ATOMIC_RELAXED);
-        if (at <= c->size - span)
-            return carve((char *)c + at, span, alignment);
+    if (c && span <= c->size - CHUNK_HEADER_SIZE) {
+        uint64_t state = __atomic_load_n(&c->state, __ATOMIC_RELAXED);
+        while ((state & OFFSET_MASK) <= c->size - span)
+            if (__atomic_compare_exchange_n(&c->state, &state, state + LIVE_ONE + span, 1,
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+                return carve((char *)c + (state & OFFSET_MASK), span, alignment);
     }
     return carve_in_new_chunk(span, alignment);
 }
 
-int reserve_holds_slow(const void *p)
+/* The chunk holding p, or NULL. */
+static chunk *chunk_of(const void *p)
 {
     unsigned n = __atomic_load_n(&chunk_count, __ATOMIC_ACQUIRE);
     if (n > RESERVE_MAX_CHUNKS)
         n = RESERVE_MAX_CHUNKS;
     for (unsigned i = 0; i < n; i++) {
-        const char *base = __atomic_load_n(&chunks[i].base, __ATOMIC_ACQUIRE);
+        char *base = __atomic_load_n(&chunks[i].base, __ATOMIC_ACQUIRE);
         if (base && (const char *)p > base && (const char *)p < base + chunks[i].size)
-            return 1;
+            return (chunk *)base;
     }
-    return 0;
+    return NULL;
+}
+
+int reserve_holds_slow(const void *p)
+{
+    return chunk_of(p) != NULL;
 }
 
 /* The reserve's blocks are laid one after another, so a pointer inside a
- * chunk that is not a payload fails the seal. */
-static int sealed(const hmm_block *b)
+ * chunk that is not a payload fails the seal.  Aligned first: a header
+ * read at a misaligned pointer just past the chunk's start could lie
+ * before it, outside the mapping. */
+static int sealed(const void *p)
 {
-    return ((uintptr_t)b & (HMM_ALIGNMENT - 1)) == 0 && block_header_ok(b);
+    const hmm_block *b = block_of(p);
+    const char *first = (const char *)chunk_of(p) + CHUNK_HEADER_SIZE;
+    return ((uintptr_t)p & (HMM_ALIGNMENT - 1)) == 0 && (const char *)b >= first && block_header_ok(b);
 }
 
 size_t reserve_usable(const void *p)
 {
     const hmm_block *b = block_of(p);
-    return sealed(b) && block_in_use(b) ? block_size(b) - HMM_HEADER_SIZE : 0;
+    return sealed(p) && block_in_use(b) ? block_size(b) - HMM_HEADER_SIZE : 0;
 }
 
 int reserve_free(void *p)
 {
+    if (!sealed(p))
+        return -1;
     hmm_block *b = block_of(p);
     size_t word = __atomic_load_n(&b->size_flags, __ATOMIC_RELAXED);
-    if (!sealed(b))
-        return -1;
     if (!(word & HMM_IN_USE))
         return 1;
     size_t fields = (word & HMM_FIELD_MASK) & ~(size_t)HMM_IN_USE;
     size_t freed = fields | header_check(b, fields);
-    return __atomic_compare_exchange_n(&b->size_flags, &word, freed, 0, __ATOMIC_RELAXED,
-                                       __ATOMIC_RELAXED) ? 0 : 1;
+    if (!__atomic_compare_exchange_n(&b->size_flags, &word, freed, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return 1;
+    /* One live block less; the last one out moves the offset back. */
+    chunk *c = chunk_of(p);
+    uint64_t state = __atomic_load_n(&c->state, __ATOMIC_RELAXED), next;
+    do
+        next = state - LIVE_ONE < LIVE_ONE ? CHUNK_HEADER_SIZE : state - LIVE_ONE;
+    while (!__atomic_compare_exchange_n(&c->state, &state, next, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+    return 0;
 }
 
 uint64_t reserve_calls(void) { return __atomic_load_n(&calls, __ATOMIC_RELAXED); }

@@ -50,7 +50,12 @@ typedef struct hmm_simulated_source {
 
 void simulated_source_init(hmm_simulated_source *sim, void *base, size_t bytes);
 
-/* The OS source: there is only one process break, so only one instance. */
+/* The OS source: there is only one process break, so only one instance.
+ * Its primitives run under the process heap's lock. */
 hmm_source *os_source(void);
+/* Fresh memory from mmap, `bytes` a multiple of the page size, or NULL:
+ * touches none of the OS source's state, so it needs no lock and may run in
+ * a signal handler (the reserve's chunks). */
+void *os_map_unlocked(size_t bytes);
 
 #endif /* HMM_SOURCE_H */

@@ -147,14 +147,20 @@ static int standin_give_back_spare(size_t page)
     return 1;
 }
 
-static void *os_map(hmm_source *self, size_t bytes)
+void *os_map_unlocked(size_t bytes)
 {
     int saved_errno = errno;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED && standin_give_back_spare(self->page_size))
-        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     errno = saved_errno;
     return p == MAP_FAILED ? NULL : p;
+}
+
+static void *os_map(hmm_source *self, size_t bytes)
+{
+    void *p = os_map_unlocked(bytes);
+    if (!p && standin_give_back_spare(self->page_size))
+        p = os_map_unlocked(bytes);
+    return p;
 }
 
 static void os_unmap(hmm_source *self, void *addr, size_t bytes)

@@ -47,35 +47,41 @@ static void retire_counters(thread_cache *tc)
     retired.reallocs += tc->reallocs;
 }
 
-/* The thread is exiting: its blocks go back to the heap. */
+static void flush_bin(hmm_heap *h, thread_cache *tc, unsigned c, uint32_t keep);
+
+/* The thread is exiting: its blocks go back to the heap, and so do the
+ * frees its signal handlers deferred.  It holds the lock meanwhile, so it
+ * is marked as inside the allocator: a handler's call is served elsewhere
+ * (calls.h) instead of waiting for that lock. */
 static void cache_thread_exit(void *arg)
 {
     thread_cache *tc = arg;
+    call_mark(CALL_THREAD_EXIT);
     hmm_heap *h = process_heap_lock();
     if (!h) { /* given up after a misuse: the blocks stay where they are */
         tc->state = CACHE_GONE;
         tc->limit = 0;
+        call_leave();
         return;
     }
     h->call = "free()";
     tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
-    for (unsigned c = 0; c < CACHE_CLASSES; c++) {
-        hmm_block *b = tc->bins[c], *next;
-        for (uint32_t left = tc->counts[c]; b && left; b = next, left--) { /* no further: a cycle */
-            next = cache_next(b);
-            b->prev_free = NULL;
-            heap_free_block(h, b);
-        }
-    }
+    for (unsigned c = 0; c < CACHE_CLASSES; c++)
+        flush_bin(h, tc, c, 0);
+    for (unsigned i = 0; i < tc->calls.deferred && i < CALL_DEFERRED_MAX; i++)
+        hmm_heap_free(h, tc->calls.deferred_frees[i]); /* checked as any free */
+    tc->calls.deferred = 0;
     retire_counters(tc);
     for (thread_cache **at = &live_caches; *at; at = &(*at)->next)
         if (*at == tc) {
             *at = tc->next;
             break;
         }
-    memset(tc, 0, sizeof *tc);
+    tc->next = NULL;
+    tc->frees = tc->callocs = tc->reallocs = tc->refilled = 0;
     tc->state = CACHE_GONE; /* later calls on this thread go the slow way */
     process_heap_unlock();
+    call_leave();
 }
 
 void cache_corrupt(hmm_block *b)
@@ -116,12 +122,24 @@ static int cache_holds(hmm_heap *h, const hmm_block *b)
     return 0;
 }
 
+/* cache_next for the walks made with the lock held: a broken link is
+ * reported on the heap held, never by taking the lock again. */
+static hmm_block *cache_next_locked(hmm_heap *h, hmm_block *b)
+{
+    hmm_block *next = link_seal(&b->next_free, b->next_free);
+    if (__builtin_expect(link_misaligned(next), 0)) {
+        misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
+        abort(); /* the process heap's handler aborts already */
+    }
+    return next;
+}
+
 /* Give bin c of tc back to the heap until `keep` blocks are left. */
 static void flush_bin(hmm_heap *h, thread_cache *tc, unsigned c, uint32_t keep)
 {
     while (tc->counts[c] > keep) {
         hmm_block *out = tc->bins[c];
-        tc->bins[c] = cache_next(out);
+        tc->bins[c] = cache_next_locked(h, out);
         tc->counts[c]--;
         tc->refilled--; /* what leaves this way was parked but never served */
         out->prev_free = NULL;

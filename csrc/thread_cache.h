@@ -251,7 +251,9 @@ void cache_setup(uint32_t limit); /* from the library's constructor */
  * makes go the slow way, to the reserve. */
 void cache_abandon_mine(void);
 /* Under the lock: park no more blocks in any thread, and give this thread's
- * parked ones back (mallopt(M_PERTURB) wants every block to pass the heap). */
+ * parked ones back (mallopt(M_PERTURB) wants blocks to pass the heap, to be
+ * filled).  Other threads' parked blocks cannot be taken from them: they
+ * are handed out unfilled, once. */
 void cache_stop_all(hmm_heap *h);
 
 #endif /* HMM_THREAD_CACHE_H */

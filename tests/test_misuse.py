@@ -143,6 +143,13 @@ CASES = [
          "links of a freed malloc(40) overwritten, then malloc(40) twice",
          "hmm: malloc(): corrupted free list at {P}",
          lambda out: dict(P=out[0])),
+    Case("corrupt_parked_link_exit", "misuse_corrupt_parked_link_exit.c", DEFAULT,
+         "link of a block parked in a thread's cache overwritten, then the thread exits",
+         "hmm: free(): corrupted free list at {P}",
+         lambda out: dict(P=out[0])),
+    Case("double_free_cancel_pending", "misuse_double_free_cancel_pending.c", DEFAULT,
+         "double free of a malloc(40) in a thread whose cancellation is pending",
+         DOUBLE_FREE, lambda out: dict(P=out[0], N=BLOCK_40)),
     # Check mode.
     Case("check_overflow_byte", "check_overflow_byte.c", CHECK,
          "one byte written past a malloc(40), then free", OVERFLOW,
@@ -265,8 +272,11 @@ def test_check_mode_usable_size_is_the_request(compile_c, libhmm, support):
 # only the block sizes differ (check mode carves room for the canary), so
 # they are left open.  The header-corruption programs are not here: they
 # overflow a block at an offset that, in check mode, is that block's own
-# canary, which the overflow cases above cover.
-IN_CHECK_MODE_TOO = [c for c in CASES if c.env is DEFAULT and not c.name.startswith("corrupt_header")]
+# canary, which the overflow cases above cover.  Nor is a corrupted link of a
+# block parked in a thread's cache: check mode has no thread caches.
+THREAD_CACHE_ONLY = {"corrupt_parked_link_exit"}
+IN_CHECK_MODE_TOO = [c for c in CASES if c.env is DEFAULT and not c.name.startswith("corrupt_header")
+                     and c.name not in THREAD_CACHE_ONLY]
 
 
 @pytest.mark.parametrize("case", IN_CHECK_MODE_TOO, ids=[c.name for c in IN_CHECK_MODE_TOO])
@@ -301,6 +311,8 @@ GLIBC_FATES = {
     # glibc's tcache free does not look at the next chunk's size
     "misuse_overflow_nul_then_free.c": None,
     "misuse_free_size_overwritten.c": "malloc(): invalid size (unsorted)",
+    # its message is written with the bare system call, no cancellation point
+    "misuse_double_free_cancel_pending.c": "free(): double free detected in tcache 2",
 }
 
 

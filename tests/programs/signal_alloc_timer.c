@@ -5,7 +5,8 @@
  *
  * Every 100 microseconds the handler formats a line with fprintf into a
  * stream (whose buffer it allocates on first use), allocates a block, fills
- * it, and frees the block it allocated TICKS_KEPT ticks ago: some of the
+ * it, frees the block it allocated TICKS_KEPT ticks ago, and asks for more
+ * than can be had (reallocarray overflowing, refused): some of the
  * handler's calls land while the main thread is inside malloc or free.  The
  * main thread allocates, fills and checks blocks of many sizes.  Every
  * block's contents are checked before it is freed, so a block handed out
@@ -15,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,11 @@ static void on_alarm(int sig)
     if (kept[k] && !intact(kept[k], kept_size[k], (unsigned char)k))
         damaged = 1;
     free(kept[k]);
+    /* A request refused before it reaches the heap must not wait for the
+     * lock the interrupted thread may hold. */
+    errno = 0;
+    if (reallocarray(NULL, SIZE_MAX, 2) != NULL || errno != ENOMEM)
+        damaged = 1;
     kept_size[k] = 8 + (t * 131) % 700;
     kept[k] = malloc(kept_size[k]);
     if (kept[k])
