@@ -301,37 +301,48 @@ static hmm_block *segment_create(hmm_heap *h, char *base, size_t bytes, int mapp
  * not move. */
 static hmm_block *extend_break_segment(hmm_heap *h, size_t want)
 {
-    hmm_segment *s = h->break_segment;
-    if (!s)
-        return NULL;
-    if (!break_at_segment_end(h, s)) {
-        retire_top(h); /* someone else moved the break */
-        h->break_segment = NULL;
-        return NULL;
-    }
-    hmm_block *marker = segment_end_marker(s);
-    size_t top_free = h->top ? block_size(h->top) : 0;
-    size_t need = want > top_free ? want - top_free : 0;
-    size_t incr;
-    char *old = raise_break(h, need, &incr);
-    if (!old)
-        return NULL;
-    if ((char *)((uintptr_t)old & ~(uintptr_t)(HMM_ALIGNMENT - 1)) != segment_end(s)) {
-        /* The break moved between our two calls: use what we got apart. */
-        return segment_create(h, old, incr, 0);
-    }
-    s->size += incr;
-    h->end = segment_end(s);
-    segment_map_grown(h, s, segment_end(s) - incr);
-    placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
-    account_heap(h, incr, 0);
-    h->counters.grow_calls++;
+    /* A second try only after the break jumped: see below. */
+    for (int tries = 0; tries < 2; tries++) {
+        hmm_segment *s = h->break_segment;
+        if (!s)
+            return NULL;
+        if (!break_at_segment_end(h, s)) {
+            retire_top(h); /* someone else moved the break */
+            h->break_segment = NULL;
+            return NULL;
+        }
+        hmm_block *marker = segment_end_marker(s);
+        size_t top_free = h->top ? block_size(h->top) : 0;
+        size_t need = want > top_free ? want - top_free : 0;
+        size_t incr;
+        char *old = raise_break(h, need, &incr);
+        if (!old)
+            return NULL;
+        if ((char *)((uintptr_t)old & ~(uintptr_t)(HMM_ALIGNMENT - 1)) != segment_end(s)) {
+            /* The break moved between our two calls, or jumped to a stand-in
+             * (source_os.c): what we got is a segment apart.  It was sized
+             * to add to this segment's top, which it does not have, so it
+             * may hold less than `want`; as the break segment now, it then
+             * grows in place. */
+            hmm_block *b = segment_create(h, old, incr, 0);
+            if (block_size(b) >= want)
+                return b;
+            continue;
+        }
+        s->size += incr;
+        h->end = segment_end(s);
+        segment_map_grown(h, s, segment_end(s) - incr);
+        placement_add_bounds(&h->placement, (uintptr_t)s, (uintptr_t)segment_end(s));
+        account_heap(h, incr, 0);
+        h->counters.grow_calls++;
 
-    /* The old end marker becomes the header of the new free space. */
-    hmm_block *new_marker = segment_end_marker(s);
-    block_write(new_marker, HMM_IN_USE);
-    fill_released(h, marker, incr);
-    return release_block(h, marker, incr);
+        /* The old end marker becomes the header of the new free space. */
+        hmm_block *new_marker = segment_end_marker(s);
+        block_write(new_marker, HMM_IN_USE);
+        fill_released(h, marker, incr);
+        return release_block(h, marker, incr);
+    }
+    return NULL; /* jumped twice: grow() maps a segment of the full size */
 }
 
 /* A new segment holding at least `want` bytes: from the break if it moves

@@ -50,9 +50,12 @@
 
 static hmm_heap process_heap;
 static int process_lock; /* 0 free, 1 taken, 2 taken with waiters */
-static int process_heap_ready;
+/* HEAP_NEW until the first call sets the heap up, then HEAP_READY, then
+ * HEAP_GIVEN_UP once a misuse was reported (the heap is not touched
+ * again): one word, so that taking the lock checks both with one test. */
+enum { HEAP_NEW = 0, HEAP_READY, HEAP_GIVEN_UP };
+static int heap_state;
 static int options_applied;
-static int given_up;     /* a misuse was reported: the heap is not touched again */
 
 /* Say `message` (a whole line), unless the heap was given up already: one
  * report, whatever happens after it.  Then give the heap up, wake every
@@ -60,7 +63,7 @@ static int given_up;     /* a misuse was reported: the heap is not touched again
  * and leave this thread free to allocate from its SIGABRT handler. */
 static void give_up(const char *message)
 {
-    if (__atomic_exchange_n(&given_up, 1, __ATOMIC_ACQ_REL))
+    if (__atomic_exchange_n(&heap_state, HEAP_GIVEN_UP, __ATOMIC_ACQ_REL) == HEAP_GIVEN_UP)
         return;
     report_write(STDERR_FILENO, message, strlen(message)); /* never a cancellation point */
     report_write(STDERR_FILENO, "\n", 1);
@@ -71,7 +74,7 @@ static void give_up(const char *message)
 
 int process_heap_given_up(void)
 {
-    return __atomic_load_n(&given_up, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) == HEAP_GIVEN_UP;
 }
 
 static void lock_give(void);
@@ -193,11 +196,12 @@ hmm_heap *process_heap_lock(void)
 {
     if (!lock_take())
         return NULL;
-    if (__builtin_expect(process_heap_given_up(), 0)) {
-        lock_give();
-        return NULL;
-    }
-    if (__builtin_expect(!process_heap_ready, 0)) {
+    int state = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(state != HEAP_READY, 0)) {
+        if (state == HEAP_GIVEN_UP) {
+            lock_give();
+            return NULL;
+        }
         /* The secret that seals headers and links: from the 16 random
          * bytes the kernel gives every process. */
         const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
@@ -205,7 +209,7 @@ hmm_heap *process_heap_lock(void)
             heap_seed_secret(random[1] * 0xd6e8feb86659fd93ull ^ random[0]);
         heap_init(&process_heap, os_source());
         process_heap.on_misuse = abort_on_misuse;
-        process_heap_ready = 1;
+        __atomic_store_n(&heap_state, HEAP_READY, __ATOMIC_RELEASE);
         apply_options(&process_heap);
     }
     return &process_heap;

@@ -39,3 +39,17 @@ def test_reserved_room_is_given_back_when_a_mapping_needs_it(compile_c, run_both
     assert both.glibc.stdout.count(": ok") == 3, both.glibc.stdout
     stats = served(both.hmm, min_allocs=60 * 8192)
     assert stats["segments"] >= 2, stats
+
+
+def test_block_bigger_than_the_break_was_asked_for(compile_c, run_both, same, served):
+    """The break jumps to the stand-in while the heap asked it for only what
+    a block lacked beyond the free top: the new segment is smaller than the
+    block, and must grow before the block is carved (it used to be carved
+    past the segment's end: SIGSEGV, under valgrind's capped break too)."""
+    exe = compile_c("standin_big_block.c")
+    both = run_both([str(exe)], text=True)
+    same(both)
+    assert "FAILED" not in both.glibc.stdout and both.glibc.returncode == 0, both.glibc.stdout
+    stats = served(both.hmm)
+    assert stats["segments"] >= 2, stats  # the stand-in was in use
+    assert stats["mapped_blocks"] == 0 and stats["peak_bytes_in_use"] >= 4 << 20, stats
