@@ -183,13 +183,18 @@ static int lock_take(void)
     return lock_wait();
 }
 
+/* Out of line: the uncontended unlock keeps no registers for it. */
+static __attribute__((noinline, cold)) void lock_wake(void)
+{
+    int saved_errno = errno;
+    syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved_errno;
+}
+
 static void lock_give(void)
 {
-    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2) {
-        int saved_errno = errno;
-        syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        errno = saved_errno;
-    }
+    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2)
+        lock_wake();
 }
 
 hmm_heap *process_heap_lock(void)

@@ -1,7 +1,8 @@
 """Read the statistics that ``libhmm.so`` writes at exit.
 
-With ``HMM_STATS=1`` the library prints to stderr, with ``HMM_STATS=PATH``
-(``%p`` = pid) it writes a file.  Either way one report is::
+With ``HMM_STATS=1`` (or ``yes``, ``true``, ``on``) the library prints to
+stderr, with ``HMM_STATS=PATH`` (``%p`` = pid, ``%%`` = ``%``) it writes a
+file.  Either way one report is::
 
     hmm: pid 1234
     hmm: policy segregated
