@@ -47,45 +47,36 @@ def _same_end(glibc, under):
     assert under.stdout == glibc.stdout
 
 
-@pytest.fixture(scope="module")
-def atfork_program(compile_c):
-    lib = compile_c("atfork_lib.c", "-shared", "-fPIC")
-    return compile_c("fork_atfork.c", "-Wl,--no-as-needed", str(lib))
+def _build(compile_c, program):
+    if program == "fork_atfork.c":  # linked against a library with fork handlers
+        lib = compile_c("atfork_lib.c", "-shared", "-fPIC")
+        return compile_c(program, "-Wl,--no-as-needed", str(lib))
+    return compile_c(program)
 
 
-def test_fork_while_other_librarys_handlers_and_threads_allocate(atfork_program, support):
-    glibc, under = _both([str(atfork_program), "300"], support)
-    assert glibc.returncode == 0, glibc.stdout + glibc.stderr
-    assert "300 forks, 300 seen by the library's handlers, 0 children failed" in glibc.stdout
+# Programs that fork while something else goes on: (program, argument, the
+# line glibc's run prints, deadline).  A deadlock is a missed deadline.
+FORKS = {
+    "other_librarys_handlers_allocate": (
+        "fork_atfork.c", "300", "300 forks, 300 seen by the library's handlers, 0 children failed", 60),
+    "threads_forking_at_the_same_time": (
+        "fork_concurrent.c", "300", "4 threads forked 300 times each, 0 children failed", 120),
+    "threads_using_stdio": (
+        "fork_stdio_threads.c", "2000", "2000 forks with stdio busy in two threads, 0 children failed",
+        120),
+    "from_a_signal_handler_that_interrupted_malloc": (
+        "fork_in_signal_handler.c", "300", "at least 300 forks from a signal handler, 0 children failed",
+        60),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORKS))
+def test_fork(compile_c, support, case):
+    program, arg, line, deadline = FORKS[case]
+    glibc, under = _both([str(_build(compile_c, program)), arg], support, timeout=deadline)
+    assert glibc.returncode == 0 and line in glibc.stdout, glibc.stdout + glibc.stderr
     _same_end(glibc, under)
     support.assert_served(under, min_allocs=1000)
-
-
-def test_threads_forking_at_the_same_time(compile_c, support):
-    exe = compile_c("fork_concurrent.c")
-    glibc, under = _both([str(exe), "300"], support, timeout=120)
-    assert glibc.returncode == 0, glibc.stdout + glibc.stderr
-    _same_end(glibc, under)
-    support.assert_served(under, min_allocs=1000)
-
-
-def test_fork_while_threads_use_stdio(compile_c, support):
-    exe = compile_c("fork_stdio_threads.c")
-    glibc, under = _both([str(exe), "2000"], support, timeout=120)
-    assert glibc.returncode == 0, glibc.stdout + glibc.stderr
-    _same_end(glibc, under)
-    support.assert_served(under, min_allocs=1000)
-
-
-def test_fork_from_a_signal_handler_that_interrupted_malloc(compile_c, support):
-    exe = compile_c("fork_in_signal_handler.c")
-    glibc, under = _both([str(exe), "300"], support)
-    assert glibc.returncode == 0, glibc.stdout + glibc.stderr
-    _same_end(glibc, under)
-    stats = support.assert_served(under, min_allocs=1000)
-    # The children's own allocations came while their only thread was
-    # inside malloc: the reserve served them.
-    assert under.all_stats, under.stderr
 
 
 @pytest.mark.parametrize("mode", ["alloc", "logger"])
