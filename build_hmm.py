@@ -46,6 +46,7 @@ CORE_SOURCES = [
 PRELOAD_SOURCES = CORE_SOURCES + [
     "source_os.c",
     "thread_cache.c",
+    "depot.c",
     "options.c",
     "report.c",
     "process_heap.c",

@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include "fork.h"
 
+#include "depot.h"
 #include "process_heap.h"
 
 #include <dlfcn.h>
@@ -64,20 +65,26 @@ static void before_fork(void)
     _IO_list_lock();
     held_list = 1;
     held_heap = process_heap_fork_prepare();
+    if (held_heap)
+        depot_fork_prepare(); /* the heap's lock first, as everywhere */
 }
 
 static void after_fork_parent(void)
 {
-    if (held_heap)
+    if (held_heap) {
+        depot_fork_parent();
         process_heap_fork_parent();
+    }
     if (held_list)
         _IO_list_unlock();
 }
 
 static void after_fork_child(void)
 {
-    if (held_heap)
+    if (held_heap) {
+        depot_fork_child();
         process_heap_fork_child();
+    }
     if (held_list)
         _IO_list_resetlock(); /* the child's only thread owns nothing yet */
 }

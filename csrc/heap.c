@@ -473,6 +473,8 @@ static hmm_block *take_block(hmm_heap *h, size_t want)
         misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(h->top), NULL, 0);
         return NULL;
     }
+    if (!b && !(h->top && block_size(h->top) >= want) && h->reclaim && h->reclaim(h))
+        return take_block(h, want); /* blocks kept apart came back: look again before growing */
     if (!b)
         b = h->top && block_size(h->top) >= want ? h->top : grow(h, want);
     if (!b)

@@ -120,6 +120,11 @@ struct hmm_heap {
      * heap.c).  The next allocation ends the drain (resume_parking). */
     void (*stop_parking)(hmm_heap *h);
     void (*resume_parking)(hmm_heap *h);
+    /* Set with cache_key too: before the heap grows, the blocks the caches'
+     * shared depot keeps apart (unmerged, in use to the heap) come back to
+     * it, as glibc consolidates its fast bins before it grows; returns
+     * how many came back. */
+    size_t (*reclaim)(hmm_heap *h);
     size_t drain_mark;
     int draining;                /* drained, and nothing allocated since */
 

@@ -202,6 +202,11 @@ static void *refuse(int error)
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     cache_start_if_new();
+    if (cache_refill_from_depot(size)) { /* no lock: a batch other threads gave */
+        void *p = cache_take(size);
+        if (p)
+            return p;
+    }
     hmm_heap *h = process_heap_lock();
     if (!h)
         return alloc_elsewhere(size, HMM_ALIGNMENT);
@@ -245,6 +250,8 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
         free_elsewhere(ptr, 0);
         return;
     }
+    if (bin_full && cache_give_to_depot(ptr))
+        return; /* half the bin went to the depot, ptr to the bin: no lock */
     int saved_errno = errno;
     cache_start_if_new();
     hmm_heap *h = process_heap_lock();

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "calls.h"
+#include "depot.h"
 #include "heap.h"
 #include "process_heap.h"
 #include "report.h"
@@ -110,6 +111,7 @@ HMM_EXPORT int malloc_trim(size_t pad)
     hmm_heap *h = process_heap_lock();
     if (h) {
         h->call = "malloc_trim()";
+        depot_drain(h); /* the batches the threads gave away pin memory too */
         released = hmm_heap_trim(h, pad);
         process_heap_unlock();
     }

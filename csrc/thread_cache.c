@@ -2,6 +2,7 @@
 #include "thread_cache.h"
 
 #include "calls.h"
+#include "depot.h"
 #include "process_heap.h"
 #include "stats.h"
 
@@ -103,23 +104,29 @@ void cache_corrupt(hmm_block *b)
  * never reports; a race with the owner can only miss a block that is being
  * taken out or put in that instant.
  */
+int cache_list_holds(hmm_heap *h, hmm_block *first, uint32_t most, const hmm_block *b)
+{
+    hmm_block *x = first;
+    for (uint32_t left = most; x && left; left--) {
+        if (x == b)
+            return 1;
+        hmm_segment *s = link_misaligned(x) ? NULL : heap_segment_of(h, x);
+        if (!s || (char *)(x + 1) > segment_end(s))
+            break;
+        x = link_seal(&x->next_free, *(hmm_block *volatile *)&x->next_free);
+    }
+    return 0;
+}
+
 static int cache_holds(hmm_heap *h, const hmm_block *b)
 {
     unsigned c = cache_class(block_size(b));
     if (c >= CACHE_CLASSES)
         return 0;
-    for (thread_cache *tc = live_caches; tc; tc = tc->next) {
-        hmm_block *x = *(hmm_block *volatile *)&tc->bins[c];
-        for (uint32_t left = tc->limit; x && left; left--) {
-            if (x == b)
-                return 1;
-            hmm_segment *s = link_misaligned(x) ? NULL : heap_segment_of(h, x);
-            if (!s || (char *)(x + 1) > segment_end(s))
-                break;
-            x = link_seal(&x->next_free, *(hmm_block *volatile *)&x->next_free);
-        }
-    }
-    return 0;
+    for (thread_cache *tc = live_caches; tc; tc = tc->next)
+        if (cache_list_holds(h, *(hmm_block *volatile *)&tc->bins[c], tc->limit, b))
+            return 1;
+    return depot_holds(h, b);
 }
 
 /* cache_next for the walks made with the lock held: a broken link is
@@ -132,6 +139,15 @@ static hmm_block *cache_next_locked(hmm_heap *h, hmm_block *b)
         abort(); /* the process heap's handler aborts already */
     }
     return next;
+}
+
+void cache_free_parked(hmm_heap *h, hmm_block *first, uint32_t n)
+{
+    for (hmm_block *b = first, *next; b && n; b = next, n--) {
+        next = n > 1 ? cache_next_locked(h, b) : NULL;
+        b->prev_free = NULL;
+        heap_free_block(h, b);
+    }
 }
 
 /* Give bin c of tc back to the heap until `keep` blocks are left. */
@@ -165,6 +181,7 @@ static void flush_mine(hmm_heap *h)
     tc->limit = 0; /* first: a free below that brings the heap back here returns at once */
     for (unsigned c = 0; c < CACHE_CLASSES; c++)
         flush_bin(h, tc, c, 0);
+    depot_drain(h);
 }
 
 /* A thread whose cache flush_mine turned off (a limit of 0 sends every
@@ -194,6 +211,7 @@ void cache_setup(uint32_t limit)
     h->cache_key = cache_key;
     h->cache_holds = cache_holds;
     h->stop_parking = flush_mine;
+    h->reclaim = depot_drain;
     h->resume_parking = resume_mine;
     process_heap_unlock();
     cache_limit = limit;
@@ -287,6 +305,45 @@ void cache_refill(hmm_heap *h, size_t size)
     }
 }
 
+int cache_refill_from_depot(size_t size)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    if (!tc->limit || size > CACHE_MAX_REQUEST)
+        return 0;
+    unsigned c = cache_class(block_size_for(size));
+    if (tc->bins[c] || tc->limit < DEPOT_BATCH)
+        return 0;
+    hmm_block *batch = depot_take(c);
+    if (!batch)
+        return 0;
+    tc->bins[c] = batch;
+    tc->counts[c] = DEPOT_BATCH;
+    tc->refilled += DEPOT_BATCH;
+    return 1;
+}
+
+int cache_give_to_depot(void *ptr)
+{
+    thread_cache *tc = &hmm_thread_cache;
+    unsigned c = cache_class(block_size(block_of(ptr)));
+    if (tc->counts[c] < DEPOT_BATCH + 1 || tc->limit < DEPOT_BATCH)
+        return 0;
+    /* The first DEPOT_BATCH blocks of the bin, the last link cut. */
+    hmm_block *first = tc->bins[c], *last = first;
+    for (unsigned i = 1; i < DEPOT_BATCH; i++)
+        last = cache_next(last);
+    hmm_block *rest = cache_next(last);
+    cache_link(last, NULL);
+    if (!depot_give(c, first)) {
+        cache_link(last, rest); /* the class is full: the heap takes them, as before */
+        return 0;
+    }
+    tc->bins[c] = rest;
+    tc->counts[c] -= DEPOT_BATCH;
+    tc->refilled -= DEPOT_BATCH; /* parked here, served elsewhere */
+    return cache_put(ptr) == CACHE_PARKED;
+}
+
 void cache_flush_half(hmm_heap *h, void *ptr)
 {
     thread_cache *tc = &hmm_thread_cache;
@@ -301,6 +358,7 @@ void cache_stop_all(hmm_heap *h)
         __atomic_store_n(&tc->limit, 0, __ATOMIC_RELAXED);
     for (unsigned c = 0; c < CACHE_CLASSES; c++)
         flush_bin(h, &hmm_thread_cache, c, 0);
+    depot_drain(h);
 }
 
 void cache_add_stats(struct hmm_stats *out)
@@ -324,6 +382,13 @@ void cache_add_stats(struct hmm_stats *out)
             out->cached_blocks += tc->counts[c];
             out->cached_bytes += tc->counts[c] * size;
         }
+    }
+    for (unsigned c = 0; c < CACHE_CLASSES; c++) { /* and the depot's batches */
+        uint64_t size = HMM_MIN_BLOCK + (uint64_t)c * HMM_ALIGNMENT, n = depot_blocks(c);
+        out->blocks_in_use -= n;
+        out->bytes_in_use -= n * size;
+        out->cached_blocks += n;
+        out->cached_bytes += n * size;
     }
 }
 

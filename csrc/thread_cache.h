@@ -242,6 +242,16 @@ void cache_refill(hmm_heap *h, size_t size);
 /* Before the slow free of a block that cache_put found CACHE_BIN_FULL:
  * give half its bin back to the heap, so that the next frees need no lock. */
 void cache_flush_half(hmm_heap *h, void *ptr);
+/* Without the lock, before the slow paths take it (depot.h): an empty bin
+ * for a request of `size` bytes takes a batch from the depot (1 if it did),
+ * and a full bin gives one, then parks ptr (1 if it did). */
+int cache_refill_from_depot(size_t size);
+int cache_give_to_depot(void *ptr);
+/* With the lock held: free the first n blocks of a list of parked blocks
+ * into the heap; is b on such a list (a walk of at most `most` links that
+ * never faults: each is checked to lie in the heap before it is read)? */
+void cache_free_parked(hmm_heap *h, hmm_block *first, uint32_t n);
+int cache_list_holds(hmm_heap *h, hmm_block *first, uint32_t most, const hmm_block *b);
 void cache_add_stats(struct hmm_stats *out);
 void cache_after_fork_child(void);
 void cache_setup(uint32_t limit); /* from the library's constructor */
