@@ -17,6 +17,7 @@
 #define HMM_HEAP_H
 
 #include "block.h"
+#include "call.h"
 #include "check_mode.h"
 #include "hmm.h"
 #include "placement.h"
@@ -123,8 +124,9 @@ struct hmm_heap {
     size_t drain_mark;
     int draining;                /* drained, and nothing allocated since */
 
-    /* The call being served, for misuse reports: "free()", ... */
-    const char *call;
+    /* The call being served (call.h), for misuse reports: CALL_FREE is
+     * named "free()", ... */
+    enum hmm_call call;
     /* Called on misuse, after h->fault and h->message are set.  The
      * process heap's handler prints and aborts; NULL just records. */
     void (*on_misuse)(hmm_heap *h);
