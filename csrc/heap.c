@@ -46,7 +46,7 @@ void heap_init(hmm_heap *h, hmm_source *source)
     memset(h, 0, sizeof *h);
     h->source = source;
     h->call = CALL_MALLOC;
-    placement_init(&h->placement, HMM_POLICY_SEGREGATED);
+    placement_init(&h->placement, NULL); /* the default policy */
     h->placement.on_corrupt = free_list_corrupt;
     h->grow_min = HMM_DEFAULT_GROW_MIN;
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
@@ -860,8 +860,8 @@ hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
 
 int hmm_heap_set_policy(hmm_heap *h, const char *name)
 {
-    hmm_policy policy = placement_policy_from_name(name);
-    if (policy == HMM_POLICY_COUNT)
+    const hmm_placement_ops *policy = placement_policy_from_name(name);
+    if (!policy)
         return -1;
     /* Re-file every free block but the top: find them by walking the
      * segments, since the old structure is being replaced. */
@@ -875,10 +875,11 @@ int hmm_heap_set_policy(hmm_heap *h, const char *name)
 
 const char *hmm_heap_policy(const hmm_heap *h)
 {
-    return placement_policy_name(h->placement.policy);
+    return h->placement.ops->name;
 }
 
 const char *hmm_policy_name(int index)
 {
-    return index >= 0 && index < HMM_POLICY_COUNT ? placement_policy_name((hmm_policy)index) : NULL;
+    const hmm_placement_ops *policy = placement_policy(index);
+    return policy ? policy->name : NULL;
 }
