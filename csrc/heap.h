@@ -157,7 +157,7 @@ void heap_init(hmm_heap *h, hmm_source *source);
  * secret of its own. */
 void heap_seed_secret(uint64_t seed);
 
-/* The block behind a caller's pointer, validated in O(1) (plus one step per
+/* validate.c: the block behind a caller's pointer, validated in O(1) (plus one step per
  * segment): inside a segment, 16-aligned, a sealed header, in use, not
  * parked in a thread cache, a next header that agrees.  On failure
  * the misuse is reported (naming h->call) and NULL is returned; only then
