@@ -4,8 +4,8 @@
  * Everything here works on a heap object and asks the heap's source for
  * memory, so the same code runs on the process break and on a simulated
  * one.  The block layout is in block.h, the choice of free block in
- * placement_*.c, the checks of a caller's pointer in validate.c.  Nothing here takes a lock or aborts: the process heap
- * (process_heap.c) adds both.
+ * placement_*.c, the checks of a caller's pointer in validate.c.  Nothing
+ * here takes a lock or aborts: the process heap (process_heap.c) adds both.
  *
  * The life of a block:
  *   allocate: placement finds a free block (or the heap grows), the block is
