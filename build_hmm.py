@@ -40,6 +40,7 @@ CORE_SOURCES = [
     "check_mode.c",
     "stats.c",
     "misuse.c",
+    "validate.c",
     "format.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.

@@ -1,5 +1,6 @@
 /*
- * calls.h - which libc malloc call a thread is inside.
+ * calls.h - which libc malloc call a thread is inside (the list of calls
+ * is in call.h).
  *
  * Every libc name marks its thread as inside the allocator for the length
  * of the call (call_enter/call_leave).  A call made while the mark is set
@@ -18,34 +19,9 @@
 #ifndef HMM_CALLS_H
 #define HMM_CALLS_H
 
+#include "call.h"
+
 #include <stdint.h>
-
-#define HMM_CALLS(X)                                            \
-    X(CALL_MALLOC, "malloc()") X(CALL_FREE, "free()")           \
-    X(CALL_CALLOC, "calloc()") X(CALL_REALLOC, "realloc()")     \
-    X(CALL_REALLOCARRAY, "reallocarray()")                      \
-    X(CALL_MEMALIGN, "memalign()")                              \
-    X(CALL_POSIX_MEMALIGN, "posix_memalign()")                  \
-    X(CALL_ALIGNED_ALLOC, "aligned_alloc()")                    \
-    X(CALL_VALLOC, "valloc()") X(CALL_PVALLOC, "pvalloc()")     \
-    X(CALL_USABLE_SIZE, "malloc_usable_size()")                 \
-    X(CALL_FREE_SIZED, "free_sized()")                          \
-    X(CALL_FREE_ALIGNED_SIZED, "free_aligned_sized()")          \
-    X(CALL_MALLINFO, "mallinfo()") X(CALL_MALLINFO2, "mallinfo2()") \
-    X(CALL_MALLOC_INFO, "malloc_info()")                        \
-    X(CALL_MALLOC_STATS, "malloc_stats()")                      \
-    X(CALL_MALLOC_TRIM, "malloc_trim()")                        \
-    X(CALL_MALLOPT, "mallopt()")                                \
-    /* not malloc names, but times a thread holds the heap's lock: */ \
-    X(CALL_FORK, "fork()") X(CALL_EXIT, "exit()")              \
-    X(CALL_THREAD_EXIT, "thread exit")
-
-enum hmm_call {
-    CALL_NONE = 0,
-#define HMM_CALL_ID(id, name) id,
-    HMM_CALLS(HMM_CALL_ID)
-#undef HMM_CALL_ID
-};
 
 #define CALL_DEFERRED_MAX 16
 

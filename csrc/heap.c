@@ -4,8 +4,8 @@
  * Everything here works on a heap object and asks the heap's source for
  * memory, so the same code runs on the process break and on a simulated
  * one.  The block layout is in block.h, the choice of free block in
- * placement_*.c.  Nothing here takes a lock or aborts: the process heap
- * (process_heap.c) adds both.
+ * placement_*.c, the checks of a caller's pointer in validate.c.  Nothing
+ * here takes a lock or aborts: the process heap (process_heap.c) adds both.
  *
  * The life of a block:
  *   allocate: placement finds a free block (or the heap grows), the block is
@@ -45,8 +45,8 @@ void heap_init(hmm_heap *h, hmm_source *source)
     heap_seed_secret((uint64_t)(uintptr_t)h ^ 0x2545f4914f6cdd1dull);
     memset(h, 0, sizeof *h);
     h->source = source;
-    h->call = "malloc()";
-    placement_init(&h->placement, HMM_POLICY_SEGREGATED);
+    h->call = CALL_MALLOC;
+    placement_init(&h->placement, NULL); /* the default policy */
     h->placement.on_corrupt = free_list_corrupt;
     h->grow_min = HMM_DEFAULT_GROW_MIN;
     h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
@@ -613,7 +613,7 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
 }
 
 /* Every public call starts here: the name goes into misuse reports. */
-static void begin(hmm_heap *h, const char *call)
+static void begin(hmm_heap *h, enum hmm_call call)
 {
     h->call = call;
 }
@@ -634,7 +634,7 @@ static size_t usable_bytes(const hmm_block *b)
 
 void *hmm_heap_alloc(hmm_heap *h, size_t size)
 {
-    begin(h, "malloc()");
+    begin(h, CALL_MALLOC);
     h->counters.alloc_calls++;
     return end(h, heap_allocate(h, size));
 }
@@ -643,7 +643,7 @@ void hmm_heap_free(hmm_heap *h, void *ptr)
 {
     if (!ptr)
         return;
-    begin(h, "free()");
+    begin(h, CALL_FREE);
     h->counters.free_calls++;
     hmm_block *b = heap_block_from_user(h, ptr);
     if (b && (!block_guarded(b) || guard_intact(h, b)))
@@ -653,7 +653,7 @@ void hmm_heap_free(hmm_heap *h, void *ptr)
 
 void *hmm_heap_calloc(hmm_heap *h, size_t nmemb, size_t size)
 {
-    begin(h, "calloc()");
+    begin(h, CALL_CALLOC);
     h->counters.calloc_calls++;
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
@@ -760,7 +760,7 @@ static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
 
 void *hmm_heap_realloc(hmm_heap *h, void *ptr, size_t size)
 {
-    begin(h, "realloc()");
+    begin(h, CALL_REALLOC);
     h->counters.realloc_calls++;
     if (!ptr)
         return end(h, heap_allocate(h, size));
@@ -815,7 +815,7 @@ static void *allocate_aligned(hmm_heap *h, size_t alignment, size_t size)
 
 void *hmm_heap_memalign(hmm_heap *h, size_t alignment, size_t size)
 {
-    begin(h, "memalign()");
+    begin(h, CALL_MEMALIGN);
     h->counters.memalign_calls++;
     if (alignment <= HMM_ALIGNMENT)
         return end(h, heap_allocate(h, size));
@@ -831,169 +831,9 @@ size_t hmm_heap_usable_size(hmm_heap *h, void *ptr)
 {
     if (!ptr)
         return 0;
-    begin(h, "malloc_usable_size()");
+    begin(h, CALL_USABLE_SIZE);
     hmm_block *b = heap_block_from_user(h, ptr);
     return b ? usable_bytes(b) : 0;
-}
-
-/* ---- Pointer validation ------------------------------------------------ */
-
-static int segment_holds(const hmm_segment *s, const void *p)
-{
-    return s && (const char *)p >= (const char *)s && (const char *)p < segment_end(s);
-}
-
-hmm_segment *heap_segment_of(const hmm_heap *h, const void *p)
-{
-    /* Most blocks live in the newest segment or the one at the break. */
-    if (segment_holds(h->newest, p))
-        return h->newest;
-    if (segment_holds(h->break_segment, p))
-        return h->break_segment;
-    if (segment_map_usable(h))
-        return segment_map_find(h, p);
-    for (hmm_segment *s = h->segments; s; s = s->next)
-        if ((const char *)p >= (char *)s && (const char *)p < segment_end(s))
-            return s;
-    return NULL;
-}
-
-/* A block already freed was passed again: a double free for free(), a use
- * after free for anything else.  `holder` is ptr when `size` is the
- * block's own, else the free block (its header, never ptr) of `size` bytes
- * that ptr's memory is part of now. */
-static hmm_block *freed_again_in(hmm_heap *h, const void *ptr, const void *holder, size_t size)
-{
-    int freeing = strcmp(h->call, "free()") == 0;
-    misuse_report(h, freeing ? HMM_FAULT_DOUBLE_FREE : HMM_FAULT_USE_AFTER_FREE, ptr, holder, size);
-    return NULL;
-}
-
-static hmm_block *freed_again(hmm_heap *h, const void *ptr, size_t size)
-{
-    return freed_again_in(h, ptr, ptr, size);
-}
-
-/*
- * The block of segment s that holds address `want`, found by walking the
- * segment from its first block: NULL, after reporting it, when a broken
- * header is met first (an overflow), or the end marker when `want` is past
- * the last block.  This runs only on the way to a report, so it may be
- * O(heap); what it finds names the fault exactly.
- */
-static hmm_block *walk_to(hmm_heap *h, hmm_segment *s, const void *want)
-{
-    hmm_block *end = segment_end_marker(s);
-    hmm_block *b = segment_first_block(s);
-    for (; b < end; b = block_next(b)) {
-        size_t size = block_size(b);
-        if (!block_header_ok(b) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
-            misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(b), NULL, 0);
-            return NULL;
-        }
-        if ((const char *)want < (const char *)block_next(b))
-            break;
-    }
-    return b;
-}
-
-/* ptr, in segment s, is not a block start with a sealed header: say what
- * it is (inside a block, inside free memory, or no block at all). */
-static hmm_block *explain_bad_pointer(hmm_heap *h, hmm_segment *s, const void *ptr)
-{
-    const hmm_block *want = block_of(ptr);
-    hmm_block *b = want >= segment_first_block(s) ? walk_to(h, s, want) : segment_end_marker(s);
-    if (!b)
-        return NULL; /* a broken header, reported */
-    if (b == segment_end_marker(s))
-        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, NULL, 0);
-    else if (block_in_use(b))
-        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, block_payload(b), block_size(b));
-    else
-        misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, ptr, 0);
-    return NULL;
-}
-
-/* The block at ptr has a sealed header (`word`) marked free (or parked):
- * freed already, unless that header is one a merge left behind inside a
- * block that is in use again, ptr pointing into it.  Only the walk tells.
- * A parked block, or a freed one whose header kept its own size
- * (HMM_OWN_SIZE), is named with that size; else the memory is part of the
- * free block b the walk found, whose size is named. */
-static hmm_block *freed_block_again(hmm_heap *h, hmm_segment *s, const void *ptr, size_t word)
-{
-    hmm_block *b = walk_to(h, s, block_of(ptr));
-    if (!b)
-        return NULL; /* a broken header, reported */
-    if (b != block_of(ptr) && block_in_use(b))
-        return explain_bad_pointer(h, s, ptr);
-    if (word & (HMM_IN_USE | HMM_OWN_SIZE))
-        return freed_again(h, ptr, word & HMM_SIZE_MASK);
-    return freed_again_in(h, ptr, b, block_size(b));
-}
-
-/* ptr is in no segment: a mapped block, one freed lately, or not ours.
- * Only the registry is read until ptr is known to be a mapped block: the
- * memory at a wild pointer may not be mapped at all. */
-static hmm_block *mapped_block_from_user(hmm_heap *h, const void *ptr)
-{
-    hmm_block *b = block_of(ptr);
-    if (large_is_block(h, ptr)) {
-        size_t word = b->size_flags;
-        if (header_fault(b, word) || (word & (HMM_IN_USE | HMM_MAPPED)) != (HMM_IN_USE | HMM_MAPPED)) {
-            misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
-            return NULL;
-        }
-        return b;
-    }
-    size_t freed = large_recently_freed(h, ptr);
-    if (freed)
-        return freed_again(h, ptr, freed);
-    if (!((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) && (const char *)ptr >= h->released_low &&
-        (const char *)ptr < h->released_high)
-        return freed_again(h, ptr, 0); /* freed, merged into the top, trimmed */
-    const void *holder = large_block_holding(h, ptr);
-    misuse_report(h, HMM_FAULT_INVALID_POINTER, ptr, holder,
-                  holder ? block_size(block_of(holder)) : 0);
-    return NULL;
-}
-
-hmm_block *heap_block_from_user(hmm_heap *h, const void *ptr)
-{
-    hmm_segment *s = heap_segment_of(h, ptr);
-    if (!s)
-        return mapped_block_from_user(h, ptr);
-    hmm_block *b = block_of(ptr);
-    hmm_block *end = segment_end_marker(s);
-    if (((uintptr_t)ptr & (HMM_ALIGNMENT - 1)) || b < segment_first_block(s) || b >= end)
-        return explain_bad_pointer(h, s, ptr);
-    size_t word = b->size_flags; /* read once: checked and used as one value */
-    if (header_fault(b, word))
-        return explain_bad_pointer(h, s, ptr);
-    size_t size = word & HMM_SIZE_MASK;
-    if (!(word & HMM_IN_USE)) /* sealed, so a block once: freed, maybe merged since */
-        return freed_block_again(h, s, ptr, word);
-    if ((word & HMM_MAPPED) || size < HMM_MIN_BLOCK || size > (size_t)((char *)end - (char *)b)) {
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
-        return NULL;
-    }
-    /* Marked as parked in a thread cache: a double free if it is in a bin,
-     * else the mark was copied there, and this is the block's first free. */
-    if (h->cache_key && block_marked_parked(b, h->cache_key) &&
-        (!h->cache_holds || h->cache_holds(h, b)))
-        return freed_block_again(h, s, ptr, word);
-    /* The next header, which free and realloc will change: an overflow
-     * from b lands there first.  Report it now, before anything changes. */
-    hmm_block *next = block_next(b);
-    if (!block_header_ok(next)) {
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, block_payload(next), NULL, 0);
-        return NULL;
-    }
-    if (!block_prev_in_use(next)) { /* sealed both, yet they disagree */
-        misuse_report(h, HMM_FAULT_CORRUPT_HEADER, ptr, NULL, 0);
-        return NULL;
-    }
-    return b;
 }
 
 /* ---- Simulated heaps ---------------------------------------------------- */
@@ -1022,8 +862,8 @@ hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
 
 int hmm_heap_set_policy(hmm_heap *h, const char *name)
 {
-    hmm_policy policy = placement_policy_from_name(name);
-    if (policy == HMM_POLICY_COUNT)
+    const hmm_placement_ops *policy = placement_policy_from_name(name);
+    if (!policy)
         return -1;
     /* Re-file every free block but the top: find them by walking the
      * segments, since the old structure is being replaced. */
@@ -1037,10 +877,11 @@ int hmm_heap_set_policy(hmm_heap *h, const char *name)
 
 const char *hmm_heap_policy(const hmm_heap *h)
 {
-    return placement_policy_name(h->placement.policy);
+    return h->placement.ops->name;
 }
 
 const char *hmm_policy_name(int index)
 {
-    return index >= 0 && index < HMM_POLICY_COUNT ? placement_policy_name((hmm_policy)index) : NULL;
+    const hmm_placement_ops *policy = placement_policy(index);
+    return policy ? policy->name : NULL;
 }

@@ -17,6 +17,7 @@
 #define HMM_HEAP_H
 
 #include "block.h"
+#include "call.h"
 #include "check_mode.h"
 #include "hmm.h"
 #include "placement.h"
@@ -128,8 +129,9 @@ struct hmm_heap {
     size_t drain_mark;
     int draining;                /* drained, and nothing allocated since */
 
-    /* The call being served, for misuse reports: "free()", ... */
-    const char *call;
+    /* The call being served (call.h), for misuse reports: CALL_FREE is
+     * named "free()", ... */
+    enum hmm_call call;
     /* Called on misuse, after h->fault and h->message are set.  The
      * process heap's handler prints and aborts; NULL just records. */
     void (*on_misuse)(hmm_heap *h);
@@ -160,7 +162,7 @@ void heap_init(hmm_heap *h, hmm_source *source);
  * secret of its own. */
 void heap_seed_secret(uint64_t seed);
 
-/* The block behind a caller's pointer, validated in O(1) (plus one step per
+/* validate.c: the block behind a caller's pointer, validated in O(1) (plus one step per
  * segment): inside a segment, 16-aligned, a sealed header, in use, not
  * parked in a thread cache, a next header that agrees.  On failure
  * the misuse is reported (naming h->call) and NULL is returned; only then

@@ -110,7 +110,7 @@ HMM_EXPORT int malloc_trim(size_t pad)
     int released = 0;
     hmm_heap *h = process_heap_lock();
     if (h) {
-        h->call = "malloc_trim()";
+        h->call = CALL_MALLOC_TRIM;
         depot_drain(h); /* the batches the threads gave away pin memory too */
         released = hmm_heap_trim(h, pad);
         process_heap_unlock();

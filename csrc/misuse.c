@@ -26,11 +26,23 @@
 
 #include <string.h>
 
+static const char *const call_names[] = {
+    [CALL_NONE] = "malloc()", /* before any call */
+#define HMM_CALL_NAME(id, name) [id] = name,
+    HMM_CALLS(HMM_CALL_NAME)
+#undef HMM_CALL_NAME
+};
+
+const char *call_name(enum hmm_call call)
+{
+    return (unsigned)call < sizeof call_names / sizeof *call_names ? call_names[call] : "malloc()";
+}
+
 static void start_line(hmm_text *t, hmm_heap *h)
 {
     text_init(t, h->message, sizeof h->message);
     text_str(t, "hmm: ");
-    text_str(t, h->call ? h->call : "malloc()");
+    text_str(t, call_name(h->call));
     text_str(t, ": ");
 }
 

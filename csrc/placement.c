@@ -1,27 +1,32 @@
 /*
- * placement.c - the policy switch: which placement code serves a heap.
+ * placement.c - the list of policies, and the dispatch to the heap's.
  *
- * The policy is a field of the heap's placement state, not a build choice,
- * so one library can run them all and the tests can compare them on the
- * same heap.  Each entry point here only picks the policy's function:
- * placement_list.c holds the three policies over one free list,
- * placement_segregated.c the segregated fit.
+ * The policy is a field of the heap's placement state (its ops pointer),
+ * not a build choice, so one library can run them all and the tests can
+ * compare them on the same heap.  Each entry point here calls the heap's
+ * policy through its table.
  */
 #include "placement.h"
 
+#include "format.h"
+
 #include <string.h>
 
-static const char *const policy_names[HMM_POLICY_COUNT] = {
-    [HMM_POLICY_SEGREGATED] = "segregated",
-    [HMM_POLICY_FIRST_FIT] = "first-fit",
-    [HMM_POLICY_NEXT_FIT] = "next-fit",
-    [HMM_POLICY_BEST_FIT] = "best-fit",
-};
+/* The policies, default first: one row each, `NAME_placement` defined in
+ * the policy's file.  Their order is the order hmm_policy_name() (and
+ * Python's hmm.POLICIES) lists them in. */
+#define HMM_PLACEMENTS(X) X(segregated) X(first_fit) X(next_fit) X(best_fit)
 
-static int uses_list(const hmm_placement *p)
-{
-    return p->policy != HMM_POLICY_SEGREGATED;
-}
+#define HMM_PLACEMENT_DECLARE(id) extern const hmm_placement_ops id##_placement;
+HMM_PLACEMENTS(HMM_PLACEMENT_DECLARE)
+#undef HMM_PLACEMENT_DECLARE
+
+static const hmm_placement_ops *const policies[] = {
+#define HMM_PLACEMENT_ROW(id) &id##_placement,
+    HMM_PLACEMENTS(HMM_PLACEMENT_ROW)
+#undef HMM_PLACEMENT_ROW
+};
+#define POLICY_COUNT ((int)(sizeof policies / sizeof *policies))
 
 static void ignore_corruption(hmm_placement *p, hmm_block *b)
 {
@@ -29,15 +34,17 @@ static void ignore_corruption(hmm_placement *p, hmm_block *b)
     (void)b;
 }
 
-void placement_init(hmm_placement *p, hmm_policy policy)
+void placement_init(hmm_placement *p, const hmm_placement_ops *ops)
 {
     uintptr_t low = p->low, high = p->high;
     void (*on_corrupt)(hmm_placement *, hmm_block *) = p->on_corrupt;
     memset(p, 0, sizeof *p);
-    p->policy = (unsigned)policy < HMM_POLICY_COUNT ? policy : HMM_POLICY_SEGREGATED;
+    p->ops = ops ? ops : policies[0];
     p->low = low;
     p->high = high;
     p->on_corrupt = on_corrupt ? on_corrupt : ignore_corruption;
+    if (p->ops->init)
+        p->ops->init(p);
 }
 
 void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high)
@@ -50,57 +57,60 @@ void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high)
 
 void placement_insert(hmm_placement *p, hmm_block *b)
 {
-    if (uses_list(p))
-        list_insert(p, b);
-    else
-        segregated_insert(p, b);
+    p->ops->insert(p, b);
 }
 
 void placement_remove(hmm_placement *p, hmm_block *b)
 {
-    if (uses_list(p))
-        list_remove(p, b);
-    else
-        segregated_remove(p, b);
+    p->ops->remove(p, b);
 }
 
 hmm_block *placement_find(hmm_placement *p, size_t size)
 {
-    switch (p->policy) {
-    case HMM_POLICY_FIRST_FIT:
-        return list_find_first(p, size);
-    case HMM_POLICY_NEXT_FIT:
-        return list_find_next(p, size);
-    case HMM_POLICY_BEST_FIT:
-        return list_find_best(p, size);
-    default:
-        return segregated_find(p, size);
-    }
+    return p->ops->find(p, size);
+}
+
+static int known_policy(const hmm_placement_ops *ops)
+{
+    for (int i = 0; i < POLICY_COUNT; i++)
+        if (ops == policies[i])
+            return 1;
+    return 0;
 }
 
 void placement_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
-    if (uses_list(p))
-        list_each(p, visit, ctx);
-    else
-        segregated_each(p, visit, ctx);
+    if (known_policy(p->ops)) /* an overwritten ops pointer is not followed */
+        p->ops->each(p, visit, ctx);
 }
 
 unsigned placement_check(const hmm_placement *p)
 {
-    unsigned broken = (unsigned)p->policy >= HMM_POLICY_COUNT; /* no such policy */
-    return broken + (uses_list(p) ? list_check(p) : segregated_check(p));
+    if (!known_policy(p->ops))
+        return 1; /* no such policy: its structure cannot be read */
+    return p->ops->check(p);
 }
 
-const char *placement_policy_name(hmm_policy policy)
+const hmm_placement_ops *placement_policy(int index)
 {
-    return (unsigned)policy < HMM_POLICY_COUNT ? policy_names[policy] : NULL;
+    return index >= 0 && index < POLICY_COUNT ? policies[index] : NULL;
 }
 
-hmm_policy placement_policy_from_name(const char *name)
+const hmm_placement_ops *placement_policy_from_name(const char *name)
 {
-    for (int i = 0; name && i < HMM_POLICY_COUNT; i++)
-        if (strcmp(name, policy_names[i]) == 0)
-            return (hmm_policy)i;
-    return HMM_POLICY_COUNT;
+    for (int i = 0; name && i < POLICY_COUNT; i++)
+        if (strcmp(name, policies[i]->name) == 0)
+            return policies[i];
+    return NULL;
+}
+
+void placement_policy_list(char *buf, size_t size)
+{
+    hmm_text t;
+    text_init(&t, buf, size);
+    for (int i = 0; i < POLICY_COUNT; i++) {
+        if (i)
+            text_str(&t, ", ");
+        text_str(&t, policies[i]->name);
+    }
 }

@@ -6,13 +6,20 @@
  * never calls the OS and keeps no globals: all of its state lives in struct
  * hmm_placement, inside the heap.
  *
- * Policies, selected per heap at run time:
+ * A policy is a table of operations (struct hmm_placement_ops, as struct
+ * hmm_source is for memory), defined in the policy's own file; placement.c
+ * lists the tables (HMM_PLACEMENTS, default first) and dispatches through
+ * the heap's.  Adding a policy: a file defining `NAME_placement`, a row in
+ * HMM_PLACEMENTS, and its state in struct hmm_placement if it needs any.
+ * The policies:
  *   segregated  the default: two-level segregated fit (TLSF).  Free blocks
  *               sit in size classes found through two bitmaps, so insert,
  *               remove and find are O(1) whatever the number of blocks.
+ *               (placement_segregated.c)
  *   first-fit   the seed's: the first block big enough on one free list.
  *   next-fit    first fit resuming where the previous search stopped.
  *   best-fit    the smallest block big enough: walks the whole list.
+ *               (the three: placement_list.c, over one shared list)
  */
 #ifndef HMM_PLACEMENT_H
 #define HMM_PLACEMENT_H
@@ -21,13 +28,32 @@
 
 #include <stdint.h>
 
-typedef enum hmm_policy {
-    HMM_POLICY_SEGREGATED = 0,
-    HMM_POLICY_FIRST_FIT,
-    HMM_POLICY_NEXT_FIT,
-    HMM_POLICY_BEST_FIT,
-    HMM_POLICY_COUNT
-} hmm_policy;
+typedef struct hmm_placement hmm_placement;
+
+/*
+ * The operations of a policy.  Each gets the heap's placement state:
+ *   name    what HMM_POLICY and Heap(policy=) call it: "first-fit"
+ *   init    the state was zeroed (bounds kept): set up the rest; NULL if
+ *           zeroed is ready
+ *   insert  file the free block b (its header is final)
+ *   remove  take b out; a neighbour whose links do not point back at b
+ *           (overwritten) goes to on_corrupt instead
+ *   find    a filed block of at least size bytes, left filed, or NULL; a
+ *           block met whose header is not sealed right is returned as it
+ *           is, for the heap to report
+ *   each    visit every filed block until visit returns nonzero; links
+ *           that cannot be followed end the walk (never reported)
+ *   check   count broken links and misfiled blocks (never reported)
+ */
+typedef struct hmm_placement_ops {
+    const char *name;
+    void (*init)(hmm_placement *p);
+    void (*insert)(hmm_placement *p, hmm_block *b);
+    void (*remove)(hmm_placement *p, hmm_block *b);
+    hmm_block *(*find)(hmm_placement *p, size_t size);
+    void (*each)(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
+    unsigned (*check)(const hmm_placement *p);
+} hmm_placement_ops;
 
 /*
  * Segregated fit classes (the picture is in placement_segregated.c).  Below
@@ -42,8 +68,8 @@ typedef enum hmm_policy {
 #define HMM_SMALL_LIMIT ((size_t)1 << HMM_SMALL_SHIFT) /* 512 */
 #define HMM_FL_COUNT (64 - HMM_SMALL_SHIFT + 1)        /* 56: every 64-bit size */
 
-typedef struct hmm_placement {
-    hmm_policy policy;
+struct hmm_placement {
+    const hmm_placement_ops *ops;  /* the policy */
     /* Where free blocks can be: a link revealing an address outside
      * [low, high) or misaligned was overwritten (see block.h, sealed links),
      * and is reported through on_corrupt (which need not return) instead of
@@ -58,28 +84,28 @@ typedef struct hmm_placement {
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[HMM_FL_COUNT];
     hmm_block *classes[HMM_FL_COUNT][HMM_SL_COUNT];
-} hmm_placement;
+};
 
-void placement_init(hmm_placement *p, hmm_policy policy);
+/* Start empty under `ops` (NULL: the default policy). */
+void placement_init(hmm_placement *p, const hmm_placement_ops *ops);
 /* Widen the bounds to take in [low, high) (a new segment). */
 void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high);
-/* b is free and its header is final. */
+/* The heap's policy's operations (see hmm_placement_ops).  Free blocks
+ * only: find never walks blocks in use. */
 void placement_insert(hmm_placement *p, hmm_block *b);
 void placement_remove(hmm_placement *p, hmm_block *b);
-/* A free block of at least `size` bytes, still filed; NULL if none.
- * Never walks blocks in use.  A filed block met on the way whose header is
- * not sealed right is returned as it is, for the caller to report. */
 hmm_block *placement_find(hmm_placement *p, size_t size);
-/* Visit the free blocks (for stats and the checker); stops when visit
- * returns nonzero. */
 void placement_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
-/* Count broken links or misfiled blocks in the structure (for the checker). */
+/* For the checker; an ops pointer that is none of the policies counts too. */
 unsigned placement_check(const hmm_placement *p);
 
-/* "segregated", "first-fit", ... ; NULL past the end. */
-const char *placement_policy_name(hmm_policy policy);
-/* The policy with that name, or HMM_POLICY_COUNT if none. */
-hmm_policy placement_policy_from_name(const char *name);
+/* The policy at `index` in HMM_PLACEMENTS (0: the default), NULL past the
+ * end; the one named `name`, NULL if none. */
+const hmm_placement_ops *placement_policy(int index);
+const hmm_placement_ops *placement_policy_from_name(const char *name);
+/* "segregated, first-fit, ..." into buf (cut to fit, NUL-terminated): for
+ * messages that list the choices. */
+void placement_policy_list(char *buf, size_t size);
 
 /* ---- Sealed links, for the policy files --------------------------------- */
 
@@ -121,20 +147,5 @@ static inline size_t placement_most_blocks(const hmm_placement *p)
 /* For the checkers, which count rather than report. */
 static inline const hmm_block *next_raw(const hmm_block *b) { return link_seal(&b->next_free, b->next_free); }
 static inline const hmm_block *prev_raw(const hmm_block *b) { return link_seal(&b->prev_free, b->prev_free); }
-
-/* Between placement.c, which picks the policy, and the policy files. */
-void list_insert(hmm_placement *p, hmm_block *b);
-void list_remove(hmm_placement *p, hmm_block *b);
-hmm_block *list_find_first(hmm_placement *p, size_t size);
-hmm_block *list_find_next(hmm_placement *p, size_t size);
-hmm_block *list_find_best(hmm_placement *p, size_t size);
-void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
-unsigned list_check(const hmm_placement *p);
-
-void segregated_insert(hmm_placement *p, hmm_block *b);
-void segregated_remove(hmm_placement *p, hmm_block *b);
-hmm_block *segregated_find(hmm_placement *p, size_t size);
-void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
-unsigned segregated_check(const hmm_placement *p);
 
 #endif /* HMM_PLACEMENT_H */

@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-void list_insert(hmm_placement *p, hmm_block *b)
+static void list_insert(hmm_placement *p, hmm_block *b)
 {
     set_prev(b, NULL);
     set_next(b, p->list);
@@ -32,7 +32,7 @@ void list_insert(hmm_placement *p, hmm_block *b)
     p->list = b;
 }
 
-void list_remove(hmm_placement *p, hmm_block *b)
+static void list_remove(hmm_placement *p, hmm_block *b)
 {
     hmm_block *next = next_of(p, b);
     hmm_block *prev = prev_of(p, b);
@@ -66,12 +66,12 @@ static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_blo
     return NULL;
 }
 
-hmm_block *list_find_first(hmm_placement *p, size_t size)
+static hmm_block *list_find_first(hmm_placement *p, size_t size)
 {
     return first_between(p, p->list, NULL, size);
 }
 
-hmm_block *list_find_next(hmm_placement *p, size_t size)
+static hmm_block *list_find_next(hmm_placement *p, size_t size)
 {
     hmm_block *start = p->rover ? p->rover : p->list;
     hmm_block *b = first_between(p, start, NULL, size);
@@ -82,7 +82,7 @@ hmm_block *list_find_next(hmm_placement *p, size_t size)
     return b;
 }
 
-hmm_block *list_find_best(hmm_placement *p, size_t size)
+static hmm_block *list_find_best(hmm_placement *p, size_t size)
 {
     hmm_block *best = NULL;
     size_t left = placement_most_blocks(p);
@@ -103,7 +103,7 @@ hmm_block *list_find_best(hmm_placement *p, size_t size)
     return best;
 }
 
-void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
+static void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
     size_t left = placement_most_blocks(p);
     for (const hmm_block *b = p->list; b && link_plausible(p, b) && left--; b = next_raw(b))
@@ -111,7 +111,7 @@ void list_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), vo
             return;
 }
 
-unsigned list_check(const hmm_placement *p)
+static unsigned list_check(const hmm_placement *p)
 {
     unsigned broken = 0;
     int rover_seen = p->rover == NULL;
@@ -127,3 +127,31 @@ unsigned list_check(const hmm_placement *p)
     broken += !rover_seen; /* the rover points off the list */
     return broken;
 }
+
+/* Three policies, one list: they differ in find only. */
+const hmm_placement_ops first_fit_placement = {
+    .name = "first-fit",
+    .insert = list_insert,
+    .remove = list_remove,
+    .find = list_find_first,
+    .each = list_each,
+    .check = list_check,
+};
+
+const hmm_placement_ops next_fit_placement = {
+    .name = "next-fit",
+    .insert = list_insert,
+    .remove = list_remove,
+    .find = list_find_next,
+    .each = list_each,
+    .check = list_check,
+};
+
+const hmm_placement_ops best_fit_placement = {
+    .name = "best-fit",
+    .insert = list_insert,
+    .remove = list_remove,
+    .find = list_find_best,
+    .each = list_each,
+    .check = list_check,
+};

@@ -80,7 +80,7 @@ static size_t round_to_class(size_t size)
     return (size + step - 1) & ~(step - 1);
 }
 
-void segregated_insert(hmm_placement *p, hmm_block *b)
+static void segregated_insert(hmm_placement *p, hmm_block *b)
 {
     size_class c = class_of(block_size(b));
     hmm_block **head = &p->classes[c.fl][c.sl];
@@ -93,7 +93,7 @@ void segregated_insert(hmm_placement *p, hmm_block *b)
     p->fl_bitmap |= (uint64_t)1 << c.fl;
 }
 
-void segregated_remove(hmm_placement *p, hmm_block *b)
+static void segregated_remove(hmm_placement *p, hmm_block *b)
 {
     size_class c = class_of(block_size(b));
     hmm_block **head = &p->classes[c.fl][c.sl];
@@ -134,7 +134,7 @@ static hmm_block *first_from(const hmm_placement *p, size_class c)
     return p->classes[fl][__builtin_ctz(sl_map)];
 }
 
-hmm_block *segregated_find(hmm_placement *p, size_t size)
+static hmm_block *segregated_find(hmm_placement *p, size_t size)
 {
     size_class own = class_of(size);
     hmm_block *head = p->classes[own.fl][own.sl];
@@ -149,7 +149,7 @@ hmm_block *segregated_find(hmm_placement *p, size_t size)
     return first_from(p, class_of(rounded));
 }
 
-void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
+static void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
 {
     size_t left = placement_most_blocks(p); /* a cycle ends the walk */
     for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++)
@@ -159,7 +159,7 @@ void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ct
                     return;
 }
 
-unsigned segregated_check(const hmm_placement *p)
+static unsigned segregated_check(const hmm_placement *p)
 {
     unsigned broken = 0;
     for (unsigned fl = 0; fl < HMM_FL_COUNT; fl++) {
@@ -185,3 +185,12 @@ unsigned segregated_check(const hmm_placement *p)
         broken += (p->fl_bitmap >> (HMM_FL_COUNT % 64)) != 0; /* bits for no level */
     return broken;
 }
+
+const hmm_placement_ops segregated_placement = {
+    .name = "segregated",
+    .insert = segregated_insert,
+    .remove = segregated_remove,
+    .find = segregated_find,
+    .each = segregated_each,
+    .check = segregated_check,
+};

@@ -109,8 +109,16 @@ static void apply_options(hmm_heap *h)
         return;
     options_applied = 1;
     const char *policy = option_value(OPTION_POLICY);
-    if (policy && hmm_heap_set_policy(h, policy) != 0)
-        warn_bad_option(OPTION_POLICY, "unknown policy (segregated, first-fit, next-fit, best-fit), ignored");
+    if (policy && hmm_heap_set_policy(h, policy) != 0) {
+        char names[HMM_MESSAGE_MAX], why[HMM_MESSAGE_MAX + 32];
+        hmm_text t;
+        placement_policy_list(names, sizeof names); /* the choices, from the policies' table */
+        text_init(&t, why, sizeof why);
+        text_str(&t, "unknown policy (");
+        text_str(&t, names);
+        text_str(&t, "), ignored");
+        warn_bad_option(OPTION_POLICY, why);
+    }
     size_t n;
     if (size_option(OPTION_MMAP_THRESHOLD, &n)) {
         h->mmap_threshold = n;

@@ -65,7 +65,7 @@ static void cache_thread_exit(void *arg)
         call_leave();
         return;
     }
-    h->call = "free()";
+    h->call = CALL_FREE;
     tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
     for (unsigned c = 0; c < CACHE_CLASSES; c++)
         flush_bin(h, tc, c, 0);
@@ -89,7 +89,7 @@ void cache_corrupt(hmm_block *b)
 {
     hmm_heap *h = process_heap_lock();
     if (h) {
-        h->call = "malloc()";
+        h->call = CALL_MALLOC;
         misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
     }
     abort(); /* the process heap's handler aborts already */

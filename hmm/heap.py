@@ -171,10 +171,10 @@ class Heap:
             return self._ffi.string(self._lib.hmm_heap_policy(self._heap)).decode("ascii")
 
     def set_policy(self, name):
-        """Switch the placement policy to `name`, one of `hmm.POLICIES`:
-        "segregated" (the default: O(1) segregated fit), "first-fit",
-        "next-fit" or "best-fit".  Blocks in use stay where they are; the
-        free ones are re-filed under the new policy."""
+        """Switch the placement policy to `name`, one of `hmm.POLICIES` (the
+        core's table of policies; the first, "segregated", is the default).
+        Blocks in use stay where they are; the free ones are re-filed under
+        the new policy."""
         self._set_policy("set_policy", name)
 
     def _set_policy(self, call, name):

@@ -103,6 +103,15 @@ def test_bad_options_are_named_and_ignored(program, support):
     assert proc.stats["policy"] == "segregated"
 
 
+def test_unknown_policy_warning_lists_the_core_policies(program, support):
+    # The list comes from the core's table of policies, as hmm.POLICIES does.
+    env = support.base_env(HMM_POLICY="fastest")
+    proc = _run(program, "churn", "10", support=support, env=env)
+    assert proc.returncode == 0
+    assert (f"hmm: HMM_POLICY=fastest: unknown policy ({', '.join(hmm.POLICIES)}), ignored\n"
+            in proc.stderr)
+
+
 def test_fixed_mmap_threshold_does_not_adapt(program, support):
     env = support.base_env(HMM_MMAP_THRESHOLD="64k")
     proc = _run(program, "adaptive", support=support, env=env)

@@ -12,9 +12,6 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-# Used when the core cannot be asked (hmm.POLICIES loads it): default first.
-FALLBACK_POLICIES = ("segregated", "first-fit", "next-fit", "best-fit")
-
 # Peer name -> the shared object's file name, as Debian ships it.
 PEERS = {
     "jemalloc": "libjemalloc.so.2",        # libjemalloc2
@@ -47,13 +44,13 @@ class Allocator:
 
 
 def hmm_policies():
-    """The placement policies of libhmm.so, default first."""
+    """The placement policies of libhmm.so, default first, as the core lists
+    them; () when the core cannot be asked (then only the default runs)."""
     try:
         import hmm
-        policies = tuple(hmm.POLICIES)
+        return tuple(hmm.POLICIES)
     except Exception:   # the core is missing or older than the policies
-        policies = ()
-    return policies or FALLBACK_POLICIES
+        return ()
 
 
 def _elf_machine(path):
