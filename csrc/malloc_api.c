@@ -404,6 +404,14 @@ static void *aligned(enum hmm_call call, size_t alignment, size_t size)
 {
     if (!call_enter(call))
         return reserve_alloc(size, alignment);
+    if (alignment <= HMM_ALIGNMENT) { /* every block is: the thread's cache can serve it */
+        void *p = cache_take(size);
+        if (p) {
+            hmm_thread_cache.memaligns++;
+            call_leave();
+            return p;
+        }
+    }
     hmm_heap *h = process_heap_lock();
     void *p;
     if (h) {

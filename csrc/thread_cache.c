@@ -23,7 +23,7 @@ static int exit_key_ready;
  * caches served. */
 static thread_cache *live_caches;
 static struct {
-    uint64_t allocs, callocs, frees, reallocs;
+    uint64_t allocs, callocs, memaligns, frees, reallocs;
 } retired;
 
 static uint64_t parked(const thread_cache *tc)
@@ -37,13 +37,14 @@ static uint64_t parked(const thread_cache *tc)
 /* Every block taken from the cache was parked by a free first. */
 static uint64_t mallocs_served(const thread_cache *tc)
 {
-    return tc->frees + tc->refilled - parked(tc) - tc->callocs;
+    return tc->frees + tc->refilled - parked(tc) - tc->callocs - tc->memaligns;
 }
 
 static void retire_counters(thread_cache *tc)
 {
     retired.allocs += mallocs_served(tc);
     retired.callocs += tc->callocs;
+    retired.memaligns += tc->memaligns;
     retired.frees += tc->frees;
     retired.reallocs += tc->reallocs;
 }
@@ -79,7 +80,7 @@ static void cache_thread_exit(void *arg)
             break;
         }
     tc->next = NULL;
-    tc->frees = tc->callocs = tc->reallocs = tc->refilled = 0;
+    tc->frees = tc->callocs = tc->memaligns = tc->reallocs = tc->refilled = 0;
     tc->state = CACHE_GONE; /* later calls on this thread go the slow way */
     process_heap_unlock();
     call_leave();
@@ -365,6 +366,7 @@ void cache_add_stats(struct hmm_stats *out)
 {
     out->alloc_calls += retired.allocs;
     out->calloc_calls += retired.callocs;
+    out->memalign_calls += retired.memaligns;
     out->free_calls += retired.frees;
     out->realloc_calls += retired.reallocs;
     for (const thread_cache *tc = live_caches; tc; tc = tc->next) {
@@ -372,6 +374,7 @@ void cache_add_stats(struct hmm_stats *out)
          * snapshot, exact once the process is quiet. */
         out->alloc_calls += mallocs_served(tc);
         out->calloc_calls += tc->callocs;
+        out->memalign_calls += tc->memaligns;
         out->free_calls += tc->frees;
         out->realloc_calls += tc->reallocs;
         for (unsigned c = 0; c < CACHE_CLASSES; c++) {

@@ -47,11 +47,13 @@ typedef struct thread_cache {
     uint32_t counts[CACHE_CLASSES];
     uint32_t limit;            /* blocks per bin; 0 until the cache is active */
     int state;
-    /* calls served here, for the stats: frees parked, callocs and reallocs
-     * served; the mallocs served are then frees + refilled - callocs -
+    /* calls served here, for the stats: frees parked, callocs, aligned
+     * allocations and reallocs served; the mallocs served are then frees +
+     * refilled - callocs - memaligns -
      * what is parked now */
     uint64_t frees;
     uint64_t callocs;
+    uint64_t memaligns;
     uint64_t reallocs;
     uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
     call_state calls;         /* the call this thread is inside (calls.h) */
