@@ -42,6 +42,7 @@ CORE_SOURCES = [
     "misuse.c",
     "validate.c",
     "format.c",
+    "option_table.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.
 PRELOAD_SOURCES = CORE_SOURCES + [
@@ -73,46 +74,23 @@ _SANITIZE = os.environ.get("HMM_SANITIZE")
 SANITIZE_FLAGS = [f"-fsanitize={_SANITIZE}", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer", "-O1"] if _SANITIZE else []
 
-# What Python sees of the core: hmm.h without the seed (process heap) names.
-CDEF = """
-typedef struct hmm_heap hmm_heap;
-hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes);
-int hmm_heap_set_policy(hmm_heap *heap, const char *name);
-const char *hmm_heap_policy(const hmm_heap *heap);
-const char *hmm_policy_name(int index);
-void *hmm_heap_alloc(hmm_heap *heap, size_t size);
-void *hmm_heap_calloc(hmm_heap *heap, size_t nmemb, size_t size);
-void *hmm_heap_realloc(hmm_heap *heap, void *ptr, size_t size);
-void *hmm_heap_memalign(hmm_heap *heap, size_t alignment, size_t size);
-void hmm_heap_free(hmm_heap *heap, void *ptr);
-size_t hmm_heap_usable_size(hmm_heap *heap, void *ptr);
-int hmm_heap_trim(hmm_heap *heap, size_t pad);
+# What Python sees of the core: the part of hmm.h between its two markers
+# (the seed API before it is the process heap's, which the core has not).
+# Read from the header itself, so that the binding cannot drift from it.
+BINDING_BEGIN = "HMM_BINDING_BEGIN"
+BINDING_END = "HMM_BINDING_END"
 
-typedef enum hmm_fault {
-    HMM_FAULT_NONE, HMM_FAULT_INVALID_POINTER, HMM_FAULT_DOUBLE_FREE,
-    HMM_FAULT_CORRUPT_HEADER, HMM_FAULT_USE_AFTER_FREE, HMM_FAULT_CORRUPT_FREE_LIST,
-    HMM_FAULT_OVERFLOW, HMM_FAULT_WRITE_AFTER_FREE, HMM_FAULT_HEAP_CHECK, ...
-} hmm_fault;
-hmm_fault hmm_heap_last_fault(hmm_heap *heap, char *message, size_t message_len);
-int hmm_heap_set_check(hmm_heap *heap, int level, unsigned every);
-#define HMM_ALLOC_FILL ...
-#define HMM_FREE_FILL ...
-#define HMM_CANARY_FILL ...
 
-typedef struct hmm_block_info {
-    void *address; size_t size; size_t usable; int used;
-} hmm_block_info;
-typedef struct hmm_walk_cursor { ...; } hmm_walk_cursor;
-int hmm_heap_walk(const hmm_heap *heap, hmm_walk_cursor *cursor, hmm_block_info *out);
-unsigned hmm_heap_check(const hmm_heap *heap, char *why, size_t why_len);
-
-typedef struct hmm_stats hmm_stats;
-size_t hmm_stats_size(void);
-void hmm_heap_stats(const hmm_heap *heap, hmm_stats *out);
-int hmm_stats_count(void);
-const char *hmm_stats_name(int index);
-uint64_t hmm_stats_value(const hmm_stats *stats, int index);
-"""
+def binding_declarations(header=None):
+    """The cffi declarations: hmm.h from the line after the comment that
+    holds BINDING_BEGIN to the line that holds BINDING_END."""
+    text = (header or HERE / CSRC / "hmm.h").read_text()
+    lines = text.splitlines()
+    begin = next(i for i, line in enumerate(lines) if BINDING_BEGIN in line)
+    while "*/" not in lines[begin]:  # the rest of the comment that opens it
+        begin += 1
+    end = next(i for i in range(begin + 1, len(lines)) if BINDING_END in lines[i])
+    return "\n".join(lines[begin + 1:end]) + "\n"
 
 
 def _csrc(names):
@@ -125,7 +103,7 @@ def _headers():
 
 def make_ffi():
     ffi = FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(binding_declarations())
     ffi.set_source("hmm._core", '#include "hmm.h"')
     return ffi
 

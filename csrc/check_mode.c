@@ -30,10 +30,9 @@
 
 #include "format.h"
 #include "heap.h"
+#include "options.h"
 
 #include <string.h>
-
-#define DEFAULT_CHECK_EVERY 1000u
 
 /* The size word: where it is, and the mask that seals it to its block. */
 static size_t *request_word(const hmm_block *b)
@@ -165,7 +164,7 @@ int hmm_heap_set_check(hmm_heap *h, int level, unsigned every)
                     guard_fill_free(b + 1, (char *)b + block_size(b));
     }
     h->check_level = level;
-    h->check_every = every ? every : DEFAULT_CHECK_EVERY;
+    h->check_every = every ? every : (unsigned)option_default_size(OPTION_CHECK_EVERY);
     h->check_countdown = h->check_every;
     return 0;
 }

@@ -19,6 +19,8 @@
  */
 #include "heap.h"
 
+#include "options.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -49,9 +51,9 @@ void heap_init(hmm_heap *h, hmm_source *source)
     placement_init(&h->placement, NULL); /* the default policy */
     h->placement.on_corrupt = free_list_corrupt;
     h->grow_min = HMM_DEFAULT_GROW_MIN;
-    h->trim_threshold = HMM_DEFAULT_TRIM_THRESHOLD;
-    h->top_pad = HMM_DEFAULT_TOP_PAD;
-    h->mmap_threshold = HMM_DEFAULT_MMAP_THRESHOLD;
+    h->trim_threshold = option_default_size(OPTION_TRIM_THRESHOLD);
+    h->top_pad = option_default_size(OPTION_TOP_PAD);
+    h->mmap_threshold = option_default_size(OPTION_MMAP_THRESHOLD);
     h->mmap_max = SIZE_MAX;
 }
 

@@ -147,13 +147,12 @@ struct hmm_heap {
     unsigned check_countdown;
 };
 
-/* Defaults, the reasons beside them. */
+/* Constants, the reasons beside them.  The defaults of what HMM_* options
+ * set (trim threshold, top pad, mmap threshold) are in the options table,
+ * options.h. */
 #define HMM_DEFAULT_GROW_MIN (128u * 1024)       /* one break move serves many mallocs */
-#define HMM_DEFAULT_TRIM_THRESHOLD (256u * 1024) /* don't hand back small change */
-#define HMM_DEFAULT_TOP_PAD (64u * 1024)         /* nor what we'd ask for again soon */
 #define HMM_MAP_SEGMENT_MIN (1024u * 1024)       /* mapped when the break is stuck... */
 #define HMM_MAP_SEGMENT_MAX (64u * 1024 * 1024)  /* ...doubling up to this */
-#define HMM_DEFAULT_MMAP_THRESHOLD (128u * 1024) /* glibc's: below, a mapping costs too much */
 
 void heap_init(hmm_heap *h, hmm_source *source);
 

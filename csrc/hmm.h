@@ -32,6 +32,12 @@ void HmmFree(void *ptr);                  /* NULL -> returns at once */
 void *HmmRealloc(void *ptr, size_t size); /* ptr NULL -> HmmAlloc(size) */
 void *HmmCalloc(size_t nmemb, size_t size);
 
+/* HMM_BINDING_BEGIN: from here to HMM_BINDING_END, this text is also the
+ * Python binding's declarations (build_hmm.py hands it to cffi's cdef), so
+ * it holds only what cffi reads: declarations, and #defines of integer
+ * literals; no #if, no other macros.  The seed API above is the process
+ * heap's, which the binding's core does not have. */
+
 /* ---- Heap instances --------------------------------------------------- */
 
 typedef struct hmm_heap hmm_heap;
@@ -96,8 +102,8 @@ hmm_fault hmm_heap_last_fault(hmm_heap *heap, char *message, size_t message_len)
  * memory is filled with HMM_FREE_FILL and checked when it is handed out
  * again; new blocks are filled with HMM_ALLOC_FILL; usable size is the size
  * asked for.  2: also the whole heap is checked every `every` operations
- * (0: a default of 1000).  Set it on an empty heap (before the first
- * allocation).  Returns 0, or -1 for a bad level or a heap in use. */
+ * (0: HMM_CHECK_EVERY's default, see the options below).  Set it on an
+ * empty heap (before the first allocation).  Returns 0, or -1 for a bad level or a heap in use. */
 int hmm_heap_set_check(hmm_heap *heap, int level, unsigned every);
 #define HMM_ALLOC_FILL 0xaa
 #define HMM_FREE_FILL 0xdd
@@ -132,6 +138,20 @@ void hmm_heap_stats(const hmm_heap *heap, hmm_stats *out);
 int hmm_stats_count(void);
 const char *hmm_stats_name(int index);
 uint64_t hmm_stats_value(const hmm_stats *stats, int index);
+
+/* ---- Options ------------------------------------------------------------ */
+
+/* The HMM_* environment options libhmm.so reads, from the one table of
+ * them (options.h), by index from 0: the variable's name, its default as
+ * the variable would hold it ("128k"), and what it means.  NULL past the
+ * end.  The heap instances here read no environment: this is for bindings
+ * and tools that explain the options. */
+int hmm_option_count(void);
+const char *hmm_option_name(int index);
+const char *hmm_option_default(int index);
+const char *hmm_option_meaning(int index);
+
+/* HMM_BINDING_END */
 
 #ifdef __cplusplus
 }

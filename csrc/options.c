@@ -1,4 +1,5 @@
-/* options.c - see options.h. */
+/* options.c - the HMM_* variables read from the environment; see options.h
+ * (the table and the parsers are option_table.c's). */
 #include "options.h"
 
 #include "format.h"
@@ -7,12 +8,6 @@
 #include <stddef.h>
 
 extern char **environ;
-
-static const char *const option_names[OPTION_COUNT] = {
-#define HMM_OPTION_NAME(id, name, meaning) [id] = name,
-    HMM_OPTIONS_LIST(HMM_OPTION_NAME)
-#undef HMM_OPTION_NAME
-};
 
 static const char *option_values[OPTION_COUNT];
 static int options_loaded;
@@ -47,7 +42,7 @@ static void warn_unknown(const char *entry)
     for (int i = 0; i < OPTION_COUNT; i++) {
         if (i)
             text_str(&list, ", ");
-        text_str(&list, option_names[i]);
+        text_str(&list, option_name((hmm_option)i));
     }
     report_line(name, ": unknown option (", known, "), ignored", NULL);
 }
@@ -64,7 +59,7 @@ int options_load(void)
             continue; /* cheap filter: most entries are not ours */
         int known = 0;
         for (int i = 0; i < OPTION_COUNT; i++) {
-            const char *value = match(entry, option_names[i]);
+            const char *value = match(entry, option_name((hmm_option)i));
             if (!value)
                 continue;
             known = 1;
@@ -83,61 +78,14 @@ const char *option_value(hmm_option which)
     return which < OPTION_COUNT ? option_values[which] : NULL;
 }
 
-const char *option_name(hmm_option which)
-{
-    return which < OPTION_COUNT ? option_names[which] : NULL;
-}
-
-/* Whether `value` is `word` (lower case), in any case; ASCII only, so that
- * it needs no locale. */
-static int is_word(const char *value, const char *word)
-{
-    for (; *word; value++, word++) {
-        char c = *value;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (c != *word)
-            return 0;
-    }
-    return *value == '\0';
-}
-
 int option_switch(hmm_option which)
 {
-    static const char *const on[] = {"1", "yes", "true", "on"};
-    static const char *const off[] = {"0", "no", "false", "off"};
     const char *v = option_value(which);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
-        if (is_word(v, on[i]))
-            return 1;
-        if (is_word(v, off[i]))
-            return 0;
-    }
-    return -1;
+    return v ? option_parse_switch(v) : -1;
 }
 
 int option_size(hmm_option which, size_t *out)
 {
     const char *v = option_value(which);
-    if (!v)
-        return 0;
-    size_t n = 0;
-    const char *c = v;
-    for (; *c >= '0' && *c <= '9'; c++) {
-        if (n > ((size_t)-1 - 9) / 10)
-            return -1;
-        n = n * 10 + (size_t)(*c - '0');
-    }
-    unsigned shift = 0;
-    switch (*c) {
-    case 'k': case 'K': shift = 10; c++; break;
-    case 'm': case 'M': shift = 20; c++; break;
-    case 'g': case 'G': shift = 30; c++; break;
-    }
-    if (c == v || *c != '\0' || n > ((size_t)-1 >> shift))
-        return -1;
-    *out = n << shift;
-    return 1;
+    return v ? option_parse_size(v, out) : 0;
 }

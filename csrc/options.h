@@ -1,10 +1,19 @@
 /*
- * options.h - HMM_* settings from the environment, in one table.
+ * options.h - the HMM_* settings, in one table: name, default, meaning.
  *
- * Read once, at the heap's first use or the library's constructor, whichever
- * comes first.  They are read straight from `environ`, not with getenv(),
- * because a preloaded allocator can be called before libc is ready for
- * getenv, and must never allocate while reading them.
+ * The table is the one place that says what the options are and what each
+ * one is when it is not set.  The code that applies an option takes its
+ * default from here (option_default_size), hmm-run's help and the README's
+ * options table show the same column (the core hands it to Python through
+ * hmm_option_default, hmm.h), and a default is written as a user would
+ * write the variable, so it goes through the very parser the variable does.
+ *
+ * The table itself and the value parsers (option_table.c) are part of the
+ * core, which knows no environment.  Reading the variables is the preload
+ * library's (options.c): once, at the heap's first use or the library's
+ * constructor, whichever comes first, straight from `environ`, not with
+ * getenv(), because a preloaded allocator can be called before libc is
+ * ready for getenv, and must never allocate while reading them.
  *
  * Only the names in the table are options.  Any other HMM_* variable is
  * most likely a misspelling (HMM_STAT=1) that would otherwise be ignored in
@@ -16,32 +25,55 @@
 
 #include <stddef.h>
 
-/* X(id, environment name, meaning) */
+/* X(id, environment name, default as the variable would hold it, meaning).
+ * The reasons for the defaults, where there is more to say than the
+ * meaning, are beside them. */
 #define HMM_OPTIONS_LIST(X)                                                   \
-    X(OPTION_STATS, "HMM_STATS",                                              \
+    X(OPTION_STATS, "HMM_STATS", "off",                                       \
       "1, yes, true, on: print the stats to stderr at exit; 0, no, false, off: do not; " \
       "anything else is a path to write them to (%p = pid, %% = %)")            \
-    X(OPTION_POLICY, "HMM_POLICY",                                            \
-      "placement: segregated (default), first-fit, next-fit or best-fit")      \
-    X(OPTION_TCACHE, "HMM_TCACHE",                                            \
-      "blocks each thread may park per size class (default 32; 0: no caches)") \
-    X(OPTION_MMAP_THRESHOLD, "HMM_MMAP_THRESHOLD",                            \
-      "requests from this size get a mapping of their own (default 128k, adaptive)") \
-    X(OPTION_TRIM_THRESHOLD, "HMM_TRIM_THRESHOLD",                            \
-      "give the top of the heap back once this much is free (default 256k)")  \
-    X(OPTION_TOP_PAD, "HMM_TOP_PAD",                                          \
-      "free bytes kept at the top when trimming (default 64k)")                \
-    X(OPTION_CHECK, "HMM_CHECK",                                              \
+    /* O(1) whatever the heap holds (README: Placement policies) */          \
+    X(OPTION_POLICY, "HMM_POLICY", "segregated",                              \
+      "placement: segregated, first-fit, next-fit or best-fit")               \
+    X(OPTION_TCACHE, "HMM_TCACHE", "32",                                      \
+      "blocks each thread may park per size class (0: no caches)")            \
+    /* glibc's: below, a mapping of its own costs more than it saves */       \
+    X(OPTION_MMAP_THRESHOLD, "HMM_MMAP_THRESHOLD", "128k",                    \
+      "requests from this size get a mapping of their own (adaptive unless set)") \
+    /* don't hand back small change */                                        \
+    X(OPTION_TRIM_THRESHOLD, "HMM_TRIM_THRESHOLD", "256k",                    \
+      "give the top of the heap back once this much is free (adaptive unless set)") \
+    /* nor what we would ask for again soon */                                \
+    X(OPTION_TOP_PAD, "HMM_TOP_PAD", "64k",                                   \
+      "free bytes kept at the top when trimming")                             \
+    X(OPTION_CHECK, "HMM_CHECK", "0",                                         \
       "check mode: 1 canaries and fills, 2 also the whole heap every HMM_CHECK_EVERY calls") \
-    X(OPTION_CHECK_EVERY, "HMM_CHECK_EVERY",                                  \
-      "how often check mode 2 checks the whole heap (default every 1000 calls)")
+    X(OPTION_CHECK_EVERY, "HMM_CHECK_EVERY", "1000",                          \
+      "how often check mode 2 checks the whole heap, in calls")
 
 typedef enum hmm_option {
-#define HMM_OPTION_ID(id, name, meaning) id,
+#define HMM_OPTION_ID(id, name, fallback, meaning) id,
     HMM_OPTIONS_LIST(HMM_OPTION_ID)
 #undef HMM_OPTION_ID
     OPTION_COUNT
 } hmm_option;
+
+/* ---- The table and the parsers (option_table.c, in the core) ----------- */
+
+const char *option_name(hmm_option which);
+/* The default, as the variable would hold it ("128k"). */
+const char *option_default(hmm_option which);
+/* A size value: digits with an optional k, m or g suffix (powers of 1024).
+ * Returns 1 and sets *out when well formed, -1 when not. */
+int option_parse_size(const char *value, size_t *out);
+/* An on/off value: 1 for 1, yes, true or on; 0 for 0, no, false or off
+ * (any case); -1 for anything else. */
+int option_parse_switch(const char *value);
+/* A size option's default, parsed.  The table's size defaults are well
+ * formed (the tests parse every one), so there is no failure to report. */
+size_t option_default_size(hmm_option which);
+
+/* ---- The environment (options.c, in the preload library) --------------- */
 
 /* Scan environ and warn about unknown HMM_* names; does nothing once it has
  * succeeded.  Returns 0 while environ is not set up yet (very early calls),
@@ -49,13 +81,10 @@ typedef enum hmm_option {
 int options_load(void);
 /* The option's value (pointing into environ), or NULL when unset or empty. */
 const char *option_value(hmm_option which);
-const char *option_name(hmm_option which);
-/* An on/off option: 1 for 1, yes, true or on; 0 for 0, no, false or off
- * (any case); -1 when unset or anything else. */
+/* option_parse_switch of the value; -1 when unset. */
 int option_switch(hmm_option which);
-/* A size option: digits with an optional k, m or g suffix (powers of 1024).
- * Returns 1 and sets *out when set and well formed; 0 when unset; -1 when
- * malformed. */
+/* option_parse_size of the value: 1 and *out set when set and well formed;
+ * 0 when unset; -1 when malformed. */
 int option_size(hmm_option which, size_t *out);
 
 #endif /* HMM_OPTIONS_H */

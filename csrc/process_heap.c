@@ -322,7 +322,7 @@ __attribute__((constructor)) static void process_heap_start(void)
         process_heap_unlock();
     }
 
-    size_t limit = CACHE_DEFAULT_LIMIT;
+    size_t limit = option_default_size(OPTION_TCACHE);
     if (size_option(OPTION_TCACHE, &limit) && limit > 0xffff)
         limit = 0xffff;
     if (process_heap.check_level) /* every call must reach the checks */

@@ -14,7 +14,7 @@
 __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
 uintptr_t cache_low, cache_span, cache_low2, cache_span2;
 uint64_t cache_key;
-static uint32_t cache_limit = CACHE_DEFAULT_LIMIT;
+static uint32_t cache_limit; /* HMM_TCACHE; set by cache_setup before any cache is active */
 
 static pthread_key_t exit_key;
 static int exit_key_ready;

@@ -3,6 +3,8 @@
 * ``Heap``: the allocator core over a buffer Python owns, to drive and look
   into block by block (``hmm._core``, loaded on first use).
 * ``POLICIES``: the names of the core's placement policies, default first.
+* ``FAULTS``: the names of the misuse the core finds (``HeapError.fault``).
+* ``OPTIONS``: the ``HMM_*`` options of ``libhmm.so``, with their defaults.
 * ``run``: run a program with ``libhmm.so`` preloaded and collect its stats.
 * ``library_path``: where ``libhmm.so`` is, for LD_PRELOAD.
 
@@ -11,7 +13,7 @@ The command line is ``hmm-run`` (or ``python -m hmm``), see ``hmm.cli``.
 __version__ = "1.0.0"
 
 from . import heap as _heap
-from .heap import FAULTS, Block, Heap, HeapError
+from .heap import Block, Heap, HeapError, Option
 from .library import library_path
 from .runner import HmmProcess, preload_env, run
 
@@ -21,6 +23,8 @@ __all__ = [
     "HeapError",
     "FAULTS",
     "HmmProcess",
+    "OPTIONS",
+    "Option",
     "POLICIES",
     "__version__",
     "library_path",
@@ -30,8 +34,8 @@ __all__ = [
 
 
 def __getattr__(name):
-    # POLICIES comes from the core, loaded on first use: `import hmm` alone
+    # These come from the core, loaded on first use: `import hmm` alone
     # (hmm-run) must not need it.
-    if name == "POLICIES":
-        return _heap.POLICIES
+    if name in ("POLICIES", "FAULTS", "OPTIONS"):
+        return getattr(_heap, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,6 +23,7 @@ import signal
 import stat
 import struct
 import sys
+import textwrap
 
 from . import __version__
 from .library import library_path, preload_value
@@ -47,9 +48,9 @@ options:
                      1, the default, puts a canary after every block and
                      fills freed and new memory, to catch overflows, writes
                      after free and reads of uninitialised memory; 2 also
-                     checks the whole heap every 1000 calls (HMM_CHECK_EVERY
-                     to change it); 0 is off.  Levels 1 and 2 are slower
-                     and turn the thread caches off.
+                     checks the whole heap every HMM_CHECK_EVERY calls (see
+                     below); 0 is off.  Levels 1 and 2 are slower and turn
+                     the thread caches off.
   --print-lib        print the path of libhmm.so and exit
   --env              print a shell line that preloads HMM, for
                      eval "$({PROG} --env)"
@@ -60,6 +61,23 @@ Options stop at the program name or at '--'; everything after belongs to
 the program.  Exit status: the program's, or 127 when it is not found, 126
 when it cannot be executed, 2 on a usage error, 1 when libhmm.so is missing.
 LD_PRELOAD has no effect on statically linked and setuid programs."""
+
+
+def environment_help(width=79):
+    """The help's list of the HMM_* variables, each with its default and
+    meaning, from the core's table of them (csrc/options.h): the one place
+    that says what they are."""
+    lines = ["environment (read by libhmm.so; NAME=default):"]
+    try:
+        from .heap import _option_table
+        options = _option_table()
+    except ImportError as exc:  # only the preload library was built
+        return "\n".join(lines + [f"  (listed by hmm._core, which cannot be loaded: {exc})"])
+    for option in options:
+        lines.append(f"  {option.name}={option.default}")
+        lines += textwrap.wrap(option.meaning, width, initial_indent=" " * 6,
+                               subsequent_indent=" " * 6, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def _bench(argv):
@@ -259,6 +277,8 @@ def main(argv=None):
 
     if options["help"]:
         print(HELP)
+        print()
+        print(environment_help())
         return 0
     if options["version"]:
         print(f"{PROG} (hmm) {__version__}")

@@ -29,18 +29,17 @@ _ADDRESS_LIMIT = 1 << 64
 _ALIGN = 16
 
 
-# What the core can find wrong, as HeapError.fault names them.
-FAULTS = ("invalid_pointer", "double_free", "corrupt_header", "use_after_free",
-          "corrupt_free_list", "overflow", "write_after_free", "heap_check")
+_FAULT_PREFIX = "HMM_FAULT_"
 
 
 class HeapError(ValueError):
     """Misuse of a heap: an invalid or double free, a bad argument, an
     access outside a live block.
 
-    ``fault`` names what the core found (one of `FAULTS`: ``"invalid_pointer"``,
-    ``"double_free"``, ``"corrupt_header"``, ...) or is None when the
-    argument was refused in Python before reaching the core.
+    ``fault`` names what the core found (one of `hmm.FAULTS`:
+    ``"invalid_pointer"``, ``"double_free"``, ``"corrupt_header"``, ...) or
+    is None when the argument was refused in Python before reaching the
+    core.
     """
 
     def __init__(self, message, fault=None):
@@ -77,6 +76,33 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _fault_names():
+    """{value: name} of what the core can find wrong, from its hmm_fault
+    enum (hmm.h): HMM_FAULT_DOUBLE_FREE is "double_free"."""
+    elements = _load_core().ffi.typeof("hmm_fault").elements
+    return {value: name[len(_FAULT_PREFIX):].lower()
+            for value, name in sorted(elements.items()) if value != 0}
+
+
+Option = collections.namedtuple("Option", "name default meaning")
+Option.__doc__ = """One HMM_* environment option of libhmm.so, from the core's table.
+
+name:    the variable, e.g. "HMM_TCACHE"
+default: what it is when unset, as the variable would hold it ("32", "128k")
+meaning: one line on what it does
+"""
+
+
+def _option_table():
+    """The HMM_* options, in the core's order (csrc/options.h)."""
+    core = _load_core()
+    ffi, lib = core.ffi, core.lib
+    return tuple(
+        Option(*(ffi.string(get(i)).decode("ascii")
+                 for get in (lib.hmm_option_name, lib.hmm_option_default, lib.hmm_option_meaning)))
+        for i in range(lib.hmm_option_count()))
+
+
 _policies = None
 
 
@@ -96,9 +122,13 @@ def _policy_names():
 
 
 def __getattr__(name):
-    # POLICIES is read from the core, which is loaded only on first use.
+    # These are read from the core, which is loaded only on first use.
     if name == "POLICIES":
         return _policy_names()
+    if name == "FAULTS":
+        return tuple(_fault_names().values())
+    if name == "OPTIONS":
+        return _option_table()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -112,7 +142,8 @@ class Heap:
     policy, one of `hmm.POLICIES` (see `set_policy`).  `check` turns on the
     check mode (HMM_CHECK): 1 puts a canary after every block and fills
     free memory, to catch overflows and writes after free; 2 also checks
-    the whole heap every `check_every` operations (default 1000).
+    the whole heap every `check_every` operations (0: the default of
+    HMM_CHECK_EVERY, in `hmm.OPTIONS`).
 
     C semantics kept on purpose (they are what programs get):
     ``alloc(0)`` returns a unique minimum-size block (glibc's malloc(0));
@@ -143,7 +174,7 @@ class Heap:
         # records, atomic for Python threads.
         self._lock = threading.RLock()
         self._message = ffi.new("char[]", 512)
-        self._faults = {getattr(lib, "HMM_FAULT_" + name.upper()): name for name in FAULTS}
+        self._faults = _fault_names()
         self._heap = lib.hmm_heap_create_simulated(ffi.cast("void *", start), size)
         if self._heap == ffi.NULL:
             raise HeapError(f"hmm: Heap(): {size} bytes is too small to hold a heap")

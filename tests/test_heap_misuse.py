@@ -1,8 +1,9 @@
 """Random misuse of the allocator core, mixed into random correct use.
 
-The machine drives a simulated heap the way test_heap_properties.py does (a
-model of the live blocks and the bytes written into them), and between the
-ordinary calls it commits the misuse that the misuse spec names:
+The machine drives a simulated heap the way test_heap_properties.py does (the
+rules of ordinary use and the model of the live blocks and the bytes
+written into them are heap_machine.py's), and between the ordinary calls it
+commits the misuse that the misuse spec names:
 
 * misuse that must be caught and change nothing: a double free, realloc and
   malloc_usable_size of a freed pointer, free of a pointer inside a live
@@ -27,13 +28,12 @@ import cffi
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, event, note, settings
-from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
-                                 rule, run_state_machine_as_test)
+from hypothesis.stateful import precondition, rule, run_state_machine_as_test
 
 import hmm
+from heap_machine import KiB, ordinary_use
 from hmm import HeapError
 
-KiB = 1024
 MiB = 1024 * KiB
 # Above the largest threshold at which the C library's malloc maps a request
 # of its own (32 MiB), so that every heap's buffer is a fresh mapping, at the
@@ -65,12 +65,6 @@ def peek(heap, address, n):
     return _ffi.buffer(_ffi.cast("char *", address), n)[:]
 
 
-def pattern(tag, n):
-    """n bytes that no other block holds: a tag-derived 8-byte word repeated."""
-    word = struct.pack("<Q", (tag * 0x9E3779B97F4A7C15 + 1) & (2**64 - 1))
-    return (word * (n // 8 + 1))[:n]
-
-
 def changed(data, old):
     """data, made to differ from old in at least one byte (the first)."""
     if data == old:
@@ -92,40 +86,19 @@ def raises(call, *args):
                          f"returned {result!r} instead of reporting the misuse")
 
 
-class MisuseMachine(RuleBasedStateMachine):
+class MisuseMachine(ordinary_use(sizes=sizes, calloc_sizes=st.integers(0, 300),
+                                 alignments=alignments)):
     def __init__(self, policy, check):
         super().__init__()
         self.policy = policy
         self.check_level = check
-        self.tags = 0
         self.new_heap()
 
     def new_heap(self):
         self.heap = hmm.Heap(HEAP_BYTES, policy=self.policy, check=self.check_level)
-        self.model = {}          # address -> bytes written there
+        self.forget_all()
 
     # ---- helpers --------------------------------------------------------
-
-    def fill(self, address, n):
-        self.tags += 1
-        content = pattern(self.tags, n)
-        self.heap.write(address, content)
-        self.model[address] = content
-
-    def verify(self, address):
-        content = self.model[address]
-        assert self.heap.read(address, len(content)) == content
-
-    def adopt(self, address, n):
-        """A new block: not live already, big enough, aligned."""
-        assert address not in self.model
-        assert address % 16 == 0
-        usable = self.heap.usable_size(address)
-        assert usable == n if self.check_level else usable >= n
-        self.fill(address, n)
-
-    def pick(self, data, label="block"):
-        return data.draw(st.sampled_from(sorted(self.model)), label=label)
 
     def blocks(self):
         return self.heap.walk()
@@ -149,62 +122,6 @@ class MisuseMachine(RuleBasedStateMachine):
     def snapshot(self):
         stats = self.heap.stats()
         return self.blocks(), stats["blocks_in_use"], stats["bytes_in_use"]
-
-    def healthy(self, why):
-        assert self.heap.check() == 0, f"{why}:\n{self.heap.check_report()}"
-
-    # ---- correct use ------------------------------------------------------
-
-    @rule(n=sizes)
-    def alloc(self, n):
-        address = self.heap.alloc(n)
-        if address is not None:
-            self.adopt(address, n)
-
-    @rule(count=st.integers(0, 40), size=st.integers(0, 300))
-    def calloc(self, count, size):
-        address = self.heap.calloc(count, size)
-        if address is not None:
-            assert self.heap.read(address, count * size) == bytes(count * size)
-            self.adopt(address, count * size)
-
-    @rule(alignment=alignments, n=sizes)
-    def memalign(self, alignment, n):
-        address = self.heap.memalign(alignment, n)
-        if address is not None:
-            assert address % alignment == 0
-            self.adopt(address, n)
-
-    @precondition(lambda self: self.model)
-    @rule(data=st.data())
-    def free(self, data):
-        address = self.pick(data)
-        self.verify(address)
-        self.heap.free(address)
-        del self.model[address]
-
-    @precondition(lambda self: self.model)
-    @rule(data=st.data(), n=sizes)
-    def realloc(self, data, n):
-        address = self.pick(data)
-        self.verify(address)
-        old = self.model[address]
-        new = self.heap.realloc(address, n)
-        if n == 0:
-            assert new is None
-            del self.model[address]
-            return
-        if new is None:               # failed: the old block is untouched
-            self.verify(address)
-            return
-        del self.model[address]
-        keep = min(len(old), n)
-        assert self.heap.read(new, keep) == old[:keep]
-        self.adopt(new, n)
-
-    @rule(pad=st.sampled_from([0, 4096, 64 * KiB]))
-    def trim(self, pad):
-        self.heap.trim(pad)
 
     # ---- misuse that is caught and changes nothing ------------------------
 
@@ -479,26 +396,6 @@ class MisuseMachine(RuleBasedStateMachine):
             if now[half:half + 8] == bad[half:half + 8]:
                 self.heap.scribble(block.address + half, original[half:half + 8])
         self.healthy("after putting back overwritten free-list links")
-
-    # ---- invariants -------------------------------------------------------
-
-    @invariant()
-    def heap_is_healthy(self):
-        self.healthy("the checker")
-
-    @invariant()
-    def blocks_match_the_model(self):
-        used = {b.address: b for b in self.blocks() if b.used}
-        assert sorted(used) == sorted(self.model)
-        assert self.heap.stats()["blocks_in_use"] == len(self.model)
-        end = 0
-        for address in sorted(self.model):
-            assert address >= end, "live blocks overlap"
-            end = address + used[address].usable
-            content = self.model[address]
-            assert self.heap.read(address, min(16, len(content))) == content[:16]
-            assert self.heap.read(address + max(0, len(content) - 16), min(16, len(content))) \
-                == content[-16:]
 
     def teardown(self):
         if self.heap.check():
