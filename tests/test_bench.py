@@ -17,9 +17,9 @@ import pytest
 
 import hmm
 from hmm.bench import allocators as bench_allocators
-from hmm.bench import measure, micro, statistics
+from hmm.bench import measure, micro, scaling, statistics
 from hmm.bench.harness import Bench, Setup
-from hmm.bench.workloads import Command, Workload
+from hmm.bench.workloads import Command, Workload, all_workloads
 
 PACKAGE_PARENT = Path(hmm.__file__).resolve().parent.parent
 SOURCES = PACKAGE_PARENT / "benchmarks"
@@ -93,6 +93,116 @@ def test_find_library_globs_the_multiarch_dirs(tmp_path):
     assert bench_allocators.find_library("libfake.so.1", dirs=(pattern,),
                                          reference=hmm.library_path()) == str(lib)
     assert bench_allocators.find_library("libnone.so", dirs=(pattern,)) is None
+
+
+# ---- the stress programs -----------------------------------------------------------
+
+STRESS = [w for w in all_workloads() if w.kind == "stress"]
+NEW_STRESS = ("server", "fifo_lifo", "fifo_lifo_mt", "exchange", "aligned_mt")
+
+
+@pytest.fixture(scope="module")
+def stress_binaries(tmp_path_factory):
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed to build the stress programs"
+    return measure.compile_dir(gcc, SOURCES / "stress", tmp_path_factory.mktemp("stress"))
+
+
+def test_every_stress_program_is_registered(stress_binaries):
+    assert sorted(stress_binaries) == sorted(w.name for w in STRESS)
+    assert set(NEW_STRESS) <= set(stress_binaries)
+
+
+@pytest.mark.parametrize("name,threads", [(n, None) for n in NEW_STRESS]
+                         + [("server", 1), ("server", 3)])
+def test_stress_checksum_is_the_same_under_glibc_and_hmm(name, threads, stress_binaries,
+                                                          run_both, served, same):
+    """What a stress program prints depends on its scale (and thread count)
+    alone: twice under glibc and under HMM (which served it), the same line.
+    The benchmark relies on it to compare every allocator's output."""
+    (workload,) = [w for w in STRESS if w.name == name]
+    argv = [str(stress_binaries[name]), str(workload.sizes[1])]
+    if threads:
+        argv.append(str(threads))
+    both = run_both(argv, text=True)
+    same(both)
+    assert both.glibc.returncode == 0, both.glibc.stderr
+    served(both.hmm, min_allocs=workload.sizes[1])
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert again.stdout == both.glibc.stdout
+    assert both.glibc.stdout.startswith(f"{name}: checksum 0x")
+
+
+def test_server_checksum_depends_on_the_thread_count(stress_binaries):
+    """Each worker seeds its own generator: another thread count is other
+    work (the scaling table compares like with like, thread count by thread
+    count)."""
+    server = str(stress_binaries["server"])
+    lines = {subprocess.run([server, "500", str(t)], capture_output=True, text=True,
+                            timeout=60).stdout for t in (1, 2)}
+    assert len(lines) == 2
+
+
+# ---- thread scaling ----------------------------------------------------------------
+
+
+def test_scaling_variants_pass_the_thread_count():
+    (server,) = [w for w in STRESS if w.name == "server"]
+    assert server.threaded
+    variants = scaling.variants(server, (1, 4))
+    assert [v.name for v in variants] == ["server@1", "server@4"]
+    ctx = type("Ctx", (), {"binaries": {"server": "/bin/server"}, "size": 10})()
+    assert variants[1].command(ctx).argv == ["/bin/server", "10", "4"]
+
+
+def test_scaling_throughput_table_shape():
+    def entry(median, ratio):
+        return {"wall": {"median": median, "ratio": ratio}}
+    results = {"server@1": {"glibc": entry(2.0, 1.0), "hmm": entry(1.0, 0.5)},
+               "server@2": {"glibc": entry(4.0, 1.0), "hmm": {"wall": {"median": None,
+                                                                          "ratio": None}}}}
+    table = scaling.throughput(results, "server", [1, 2], ["glibc", "hmm"], 1000)
+    assert table["per_second"] == {"glibc": [500.0, 250.0], "hmm": [1000.0, None]}
+    assert table["speed_vs_glibc"]["hmm"] == [2.0, None]
+    lines = scaling.markdown(table).splitlines()
+    assert lines[0] == "| threads | glibc | hmm |"
+    assert len(lines) == 2 + 2
+    assert lines[2].startswith("| 1 | 0 k/s | 1 k/s ×2.00")
+    assert lines[3].endswith("| failed |")
+
+
+def test_scaling_of_a_workload_without_threads_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "hmm", "bench", "--scaling", "churn"],
+                          env=bench_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "churn takes no thread count" in proc.stderr
+
+
+def test_scaling_run_writes_the_table_and_the_plot(tmp_path):
+    """A tiny scaling run: a row per thread count, a column per allocator,
+    every cell a throughput, and a PNG file (no figure is asserted)."""
+    png, json_path = tmp_path / "scaling.png", tmp_path / "scaling.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hmm", "bench", "--quick", "--scaling", "server",
+         "--threads", "1,2", "--allocators", "glibc,hmm", "--plot", str(png),
+         "--json", str(json_path)],
+        env=bench_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    data = json.loads(json_path.read_text())
+    table = data["scaling"]
+    assert table["threads"] == [1, 2]
+    assert table["allocators"] == ["glibc", "hmm"]
+    for name in ("glibc", "hmm"):
+        assert len(table["per_second"][name]) == 2
+        assert all(v > 0 for v in table["per_second"][name])
+    assert [r["workload"] for r in data["runs"]] == ["server@1"] * 2 + ["server@2"] * 2
+    assert "## Thread scaling: server" in proc.stdout
+    rows = [line for line in proc.stdout.split("## Thread scaling")[1].splitlines()
+            if line.startswith("| ")]
+    assert rows[0] == "| threads | glibc | hmm |"
+    assert [r.split("|")[1].strip() for r in rows[1:]] == ["1", "2"]
+    assert png.stat().st_size > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ---- the harness ----------------------------------------------------------------

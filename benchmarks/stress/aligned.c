@@ -9,32 +9,9 @@
  *
  *     aligned [STEPS]
  */
-#include "stress.h"
+#include "aligned.h"
 
 #define LIVE 4096
-
-static void *get(rng_t *rng, long step, size_t *size)
-{
-    size_t align = (size_t)16 << rng_range(rng, 0, 8);   /* 16 .. 4096 */
-    size_t n = rng_range(rng, 1, 8192);
-    void *p = NULL;
-    if (step & 1) {
-        n = (n + align - 1) / align * align;
-        p = aligned_alloc(align, n);
-    } else if (posix_memalign(&p, align, n) != 0) {
-        p = NULL;
-    }
-    if (!p) {
-        fprintf(stderr, "aligned allocation of %zu bytes at %zu failed\n", n, align);
-        exit(1);
-    }
-    if ((uintptr_t)p % align != 0) {
-        fprintf(stderr, "%p is not aligned to %zu\n", p, align);
-        exit(1);
-    }
-    *size = n;
-    return p;
-}
 
 int main(int argc, char **argv)
 {
@@ -46,14 +23,14 @@ int main(int argc, char **argv)
     uint64_t checksum = 0;
 
     for (int i = 0; i < LIVE; i++) {
-        live[i] = get(&rng, i, &sizes[i]);
+        live[i] = aligned_get(&rng, i, &sizes[i]);
         fill(live[i], sizes[i], i);
     }
     for (long s = 0; s < steps; s++) {
         size_t i = rng_next(&rng) % LIVE;
         checksum = mix(checksum, sum_fill(live[i], sizes[i]));
         free(live[i]);
-        live[i] = get(&rng, s, &sizes[i]);
+        live[i] = aligned_get(&rng, s, &sizes[i]);
         fill(live[i], sizes[i], s);
     }
     for (int i = 0; i < LIVE; i++) {

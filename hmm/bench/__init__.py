@@ -1,12 +1,15 @@
 """``hmm-run bench``: compare HMM with glibc and other mallocs, side by side.
 
     python -m hmm bench [--quick] [--allocators LIST] [--workloads LIST] ...
+    python -m hmm bench --scaling server [--threads 1,2,4,8] [--plot PNG]
 
 Runs real programs (gcc, python3, sqlite3, sort, perl, git, vim, xz, ls) on
 generated inputs and the C stress programs of ``benchmarks/stress`` under
 every allocator, interleaved, and reports wall time, CPU time and peak RSS
 as paired ratios to glibc; then counts instructions per malloc/free with
-callgrind (``benchmarks/micro``).  See benchmarks/README.md.
+callgrind (``benchmarks/micro``).  With ``--scaling``, runs one threaded
+stress program at several thread counts instead and reports its throughput
+per thread count (scaling.py).  See benchmarks/README.md.
 
 Exit status: 0 when every run succeeded with glibc's output, 1 when a run
 failed, crashed, timed out or printed something else, 2 on a usage error.
@@ -21,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import allocators as _allocators
-from . import measure, report
+from . import measure, report, scaling
 from .harness import Bench, Setup, base_env, run_micro
 from .micro import MICROS
 from .workloads import all_workloads, find_program
@@ -36,6 +39,16 @@ def default_sources():
 
 def _names(text):
     return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _thread_counts(text):
+    try:
+        counts = [int(n) for n in _names(text)]
+    except ValueError:
+        counts = []
+    if not counts or any(n < 1 or n > 64 for n in counts):
+        raise argparse.ArgumentTypeError(f"expected thread counts 1..64, got {text!r}")
+    return sorted(set(counts))
 
 
 def _lib(text):
@@ -68,6 +81,15 @@ def parser():
                    help="multiply the normal workload sizes by F (default 1)")
     p.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="per run (default: 100 times glibc's warm-up run, at least 120 s)")
+    p.add_argument("--scaling", metavar="WORKLOAD",
+                   help="run this threaded stress workload (server) at each of --threads "
+                   "and report its throughput per thread count, instead of the workloads")
+    p.add_argument("--threads", type=_thread_counts, metavar="LIST",
+                   help="thread counts for --scaling (default "
+                   f"{','.join(map(str, scaling.DEFAULT_THREADS))})")
+    p.add_argument("--plot", metavar="PATH",
+                   help="with --scaling: draw the throughput as a PNG line plot "
+                   "(needs matplotlib: pip install 'hmm[bench]')")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--markdown", metavar="PATH", help="write the Markdown report")
     p.add_argument("--sources", type=Path, default=None, metavar="DIR",
@@ -201,6 +223,13 @@ def _choose_workloads(args, notes):
     """(workloads, programs they run): a workload whose program is missing
     is an error when asked for by name, else skipped with a note."""
     workloads = all_workloads()
+    if args.scaling:
+        (base,) = _select("workload", [args.scaling], workloads)
+        if not base.threaded:
+            threaded = [w.name for w in workloads if w.threaded]
+            raise Fatal(f"--scaling: {base.name} takes no thread count; threaded "
+                        f"workloads: {', '.join(threaded)}")
+        return scaling.variants(base, args.threads or scaling.DEFAULT_THREADS), {}
     if args.workloads == ["none"]:
         chosen = []
     elif args.workloads:
@@ -222,7 +251,7 @@ def _choose_workloads(args, notes):
 
 def _choose_micros(args, notes):
     """(micro programs, valgrind)."""
-    if args.micro == ["none"]:
+    if args.micro == ["none"] or (args.scaling and not args.micro):
         return [], None
     micros = _select("micro program", args.micro, MICROS) if args.micro else list(MICROS)
     valgrind = shutil.which("valgrind")
@@ -241,6 +270,15 @@ def _plan(args):
         _print_list(every_allocator, hmm_library)
         return None
     notes = []
+    if args.scaling and args.workloads:
+        raise Fatal("--scaling chooses the workloads: leave out --workloads")
+    if (args.threads or args.plot) and not args.scaling:
+        raise Fatal("--threads and --plot go with --scaling WORKLOAD")
+    if args.plot:
+        try:
+            scaling.check_plotting()
+        except ImportError as exc:
+            raise Fatal(str(exc)) from None
     allocs = _choose_allocators(args, every_allocator, hmm_library, notes)
     sources = args.sources or default_sources()
     if not (sources / "stress").is_dir():
@@ -275,6 +313,9 @@ def _main(args):
         Path(args.markdown).write_text(text, encoding="utf-8")
     if args.json:
         report.write_json(data, args.json)
+    if args.plot and data.get("scaling"):
+        scaling.plot(data["scaling"], args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
     if data["failures"]:
         print(f"{PROG}: {len(data['failures'])} failure(s):", file=sys.stderr)
         for f in data["failures"]:
@@ -307,6 +348,12 @@ def _execute(args, plan, workdir):
         micro_results, micro_failures = run_micro(plan.valgrind, plan.micros, micro_bins,
                                                   allocs, workdir, args.quick)
     failures = bench.failures + micro_failures
+    throughput = None
+    if args.scaling:
+        counts = args.threads or scaling.DEFAULT_THREADS
+        operations = bench.contexts[scaling.variant_name(args.scaling, counts[0])].size
+        throughput = scaling.throughput(results, args.scaling, counts,
+                                        [a.name for a in allocs], operations)
     return {
         "date": report.now(),
         "machine": report.machine(),
@@ -323,6 +370,7 @@ def _execute(args, plan, workdir):
         "results": results,
         "geomean": geomean,
         "micro": micro_results,
+        "scaling": throughput,
         "runs": [r.as_json() for r in bench.runs],
         "failures": failures,
         "notes": notes,

@@ -11,6 +11,8 @@ import json
 import os
 import platform
 
+from . import scaling
+
 METRICS = [
     # key, title, how to print a median
     ("wall", "Wall time", lambda v: f"{v:.2f} s" if v >= 0.1 else f"{v * 1000:.0f} ms"),
@@ -123,6 +125,14 @@ def markdown(data):
                     cells.append(f"{entry['per_op']:.0f}")
             out.append(f"| {micro['name']}: {micro['summary']} | {micro['per']} | "
                        + " | ".join(cells) + " |")
+    if data.get("scaling"):
+        sc = data["scaling"]
+        out += ["", f"## Thread scaling: {sc['workload']}", "",
+                f"{sc['operations']:,} requests shared out between the threads; requests per "
+                "second of wall time (median over rounds), higher is better.  After the ×: "
+                "speed relative to glibc at the same thread count (the paired wall-time ratio, "
+                "inverted).", "",
+                scaling.markdown(sc)]
     if data["failures"]:
         out += ["", "## Failures", ""]
         out += [f"- {f}" for f in data["failures"]]

@@ -45,6 +45,7 @@ class Workload:
     command: object       # Context -> Command
     prepare: object = None   # Context -> None, fills ctx.inputs
     programs: tuple = ()     # the programs it runs, looked up on PATH
+    threaded: bool = False   # takes a thread count after its size (scaling.py)
 
     def size(self, quick, scale=1.0):
         normal, small = self.sizes
@@ -93,8 +94,8 @@ def _prepare_git(ctx):
         inputs.tree(str(ctx.inputs / f"v{version}"), ctx.size, version=version, lines=(50, 300))
 
 
-def _stress(name, summary, sizes):
-    return Workload(name, "stress", summary, sizes,
+def _stress(name, summary, sizes, threaded=False):
+    return Workload(name, "stress", summary, sizes, threaded=threaded,
                     command=lambda ctx: Command([str(ctx.binaries[name]), str(ctx.size)]))
 
 
@@ -166,4 +167,14 @@ def all_workloads():
                 "touched (N steps)", (2500, 50)),
         _stress("sbrk_segments", "100,000 small blocks over N segments the program made with "
                 "sbrk, freed round-robin (N segments)", (10000, 10)),
+        _stress("server", "4 worker threads handle N requests: 2..8 blocks of 8..1000 B each, "
+                "about half freed by another worker", (700000, 2000), threaded=True),
+        _stress("fifo_lifo", "batches of 25..1600 blocks of one size, freed half FIFO, "
+                "half LIFO (N repetitions)", (2000, 20)),
+        _stress("fifo_lifo_mt", "fifo_lifo in 2 threads at once, each its own blocks "
+                "(N repetitions per thread)", (1500, 20)),
+        _stress("exchange", "2 threads take turns allocating 1000 blocks and freeing "
+                "the other's, through a lock-free ring (N phases)", (8000, 40)),
+        _stress("aligned_mt", "aligned in 2 threads at once, 2048 live each "
+                "(N steps per thread)", (1000000, 5000)),
     ]
