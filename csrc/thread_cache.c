@@ -131,11 +131,14 @@ static int cache_holds(hmm_heap *h, const hmm_block *b)
 }
 
 /* cache_next for the walks made with the lock held: a broken link is
- * reported on the heap held, never by taking the lock again. */
+ * reported on the heap held, never by taking the lock again.  With the
+ * lock held the segments cannot change, so the link can be checked to lead
+ * into the heap as well: an overwritten one reveals a random address,
+ * aligned one time in sixteen, but almost never inside a segment. */
 static hmm_block *cache_next_locked(hmm_heap *h, hmm_block *b)
 {
     hmm_block *next = link_seal(&b->next_free, b->next_free);
-    if (__builtin_expect(link_misaligned(next), 0)) {
+    if (__builtin_expect(link_misaligned(next) || (next && !heap_segment_of(h, next)), 0)) {
         misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
         abort(); /* the process heap's handler aborts already */
     }
