@@ -46,13 +46,6 @@
 
 #define HMM_EXPORT __attribute__((visibility("default")))
 
-static const char *const call_names[] = {
-    [CALL_NONE] = "?",
-#define HMM_CALL_NAME(id, name) [id] = name,
-    HMM_CALLS(HMM_CALL_NAME)
-#undef HMM_CALL_NAME
-};
-
 static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
 
 static void free_now(void *ptr);
@@ -173,7 +166,7 @@ int call_enter_slow(enum hmm_call call)
     call_state *cs = &hmm_thread_cache.calls;
     if (cs->in_call != CALL_NONE) { /* a signal handler's call */
         if (process_heap_check_level())
-            process_heap_reentered(call_names[call], call_names[cs->in_call]);
+            process_heap_reentered(call_name(call), call_name((enum hmm_call)cs->in_call));
         return 0;
     }
     cs->in_call = (uint8_t)call;
