@@ -12,8 +12,12 @@
  * that a second free is seen; the slow way confirms it by finding the block
  * in a bin (cache_holds), since a program can copy a mark.
  *
- *   class:  0    1    2    3   ...  31
- *   size:   32   48   64   80  ...  528 bytes   (blocks; requests up to 520)
+ *   class:  0    1    2    3   ...  63
+ *   size:   32   48   64   80  ...  1040 bytes   (blocks; requests up to 1032)
+ *
+ * Up to 1 KiB, as glibc's tcache: the sizes threads hand to each other
+ * (a server's requests, parsed objects) are mostly below that, and a size
+ * the caches do not cover takes the process lock on every call.
  *   bin:    a singly linked list through next_free, at most `limit` long
  *
  * The lock is taken only on a miss, and then does a little more: a malloc
@@ -35,7 +39,7 @@
 
 #include <stdint.h>
 
-#define CACHE_CLASSES 32
+#define CACHE_CLASSES 64
 #define CACHE_MAX_BLOCK (HMM_MIN_BLOCK + (CACHE_CLASSES - 1) * HMM_ALIGNMENT)
 #define CACHE_MAX_REQUEST (CACHE_MAX_BLOCK - HMM_OVERHEAD)
 

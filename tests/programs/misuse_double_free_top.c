@@ -1,10 +1,10 @@
 /*
- * misuse_double_free_top.c - frees a malloc(1000) block twice.  It is the
+ * misuse_double_free_top.c - frees a malloc(2000) block twice.  It is the
  * last block below the top of the heap, so the first free merges it into
  * the top: its header becomes the top's.  (Its size is above the thread
  * caches', so the free goes to the heap.)
  * HMM must say: hmm: free(): double free of P (now part of a free block of N bytes),
- * N the top's size, more than the block's 1008 bytes.
+ * N the top's size, more than the block's 2016 bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +17,7 @@ int main(void)
     puts("start");
     fflush(stdout);
     /* A size nothing freed before can serve: carved from the top. */
-    char *p = malloc(1000);
+    char *p = malloc(2000);
     printf("%p\n", (void *)p);
     fflush(stdout);
     free_fn(p);

@@ -29,8 +29,8 @@ int main(int argc, char **argv)
     /* Too big for the thread cache when allocated, so that no malloc
      * refills its bin: the bin is empty until the frees below. */
     for (size_t i = 0; i < blocks; i++)
-        if (!(small[i] = malloc(1000)) || !(small[i] = realloc(small[i], 40)))
-            return puts("FAILED: malloc(1000) or realloc to 40"), 1;
+        if (!(small[i] = malloc(2000)) || !(small[i] = realloc(small[i], 40)))
+            return puts("FAILED: malloc(2000) or realloc to 40"), 1;
     for (size_t i = 0; i < blocks; i++)
         free(small[i]);
 
