@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define DEPOT_BATCH 16        /* blocks in a batch: half a full bin */
-#define DEPOT_MAX_BATCHES 32  /* batches a class keeps; more go to the heap */
+#define DEPOT_MAX_BATCHES 128 /* batches a class keeps; more go to the heap */
 
 /* A batch of DEPOT_BATCH parked blocks of cache class c, linked as in the
  * bins with the last link NULL, or NULL when the class has none. */
