@@ -25,22 +25,7 @@ static void *worker(void *arg)
     size_t *sizes = xmalloc(LIVE * sizeof *sizes);
     rng_t rng;
     rng_seed(&rng, 50 + id);
-    uint64_t checksum = 0;
-    for (int i = 0; i < LIVE; i++) {
-        live[i] = aligned_get(&rng, i, &sizes[i]);
-        fill(live[i], sizes[i], i);
-    }
-    for (long s = 0; s < steps; s++) {
-        size_t i = rng_next(&rng) % LIVE;
-        checksum = mix(checksum, sum_fill(live[i], sizes[i]));
-        free(live[i]);
-        live[i] = aligned_get(&rng, s, &sizes[i]);
-        fill(live[i], sizes[i], s);
-    }
-    for (int i = 0; i < LIVE; i++) {
-        checksum = mix(checksum, sum_fill(live[i], sizes[i]));
-        free(live[i]);
-    }
+    uint64_t checksum = aligned_churn(live, sizes, LIVE, steps, &rng);
     free(live);
     free(sizes);
     checksums[id] = checksum;
