@@ -205,7 +205,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
         return alloc_elsewhere(size, HMM_ALIGNMENT);
     void *p = hmm_heap_alloc(h, size);
     if (p)
-        cache_refill(h, size);
+        cache_after_slow_malloc(h);
     process_heap_unlock();
     return p ? p : nomem();
 }

@@ -20,9 +20,9 @@
  * the caches do not cover takes the process lock on every call.
  *   bin:    a singly linked list through next_free, at most `limit` long
  *
- * The lock is taken only on a miss, and then does a little more: a malloc
- * that found its bin empty parks a few more blocks of that class, and a
- * free that found its bin full gives half the bin back to the heap, so that
+ * The lock is taken only on a miss, and not always then: a malloc that
+ * found its bin empty takes a batch from the depot (depot.h) if there is
+ * one, and a free that found its bin full gives half the bin there, so that
  * threads handing blocks to each other do not take the lock on every call.
  *
  * A cache comes to life on its thread's first slow-path call, gives its
@@ -241,9 +241,8 @@ void cache_start_if_new(void);
 
 /* Called with the process lock held. */
 void cache_note_heap_bounds(const hmm_heap *h);
-/* After a slow malloc of `size` bytes: park a few more blocks of its class,
- * so that the next requests need no lock. */
-void cache_refill(hmm_heap *h, size_t size);
+/* After a slow malloc: a cache the heap's drain turned off comes back. */
+void cache_after_slow_malloc(hmm_heap *h);
 /* Before the slow free of a block that cache_put found CACHE_BIN_FULL:
  * give half its bin back to the heap, so that the next frees need no lock. */
 void cache_flush_half(hmm_heap *h, void *ptr);
