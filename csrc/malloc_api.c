@@ -89,6 +89,22 @@ static __attribute__((noreturn, cold)) void bad_reserve_free(void *ptr, int free
     process_heap_fatal(line);
 }
 
+/* Check mode only: a signal handler called `call` while its thread was
+ * inside `interrupted`.  A bug finder says so, where the default mode
+ * quietly serves the call from the reserve. */
+static __attribute__((noreturn, cold)) void reentered(enum hmm_call call, enum hmm_call interrupted)
+{
+    char line[160];
+    hmm_text t;
+    text_init(&t, line, sizeof line);
+    text_str(&t, "hmm: ");
+    text_str(&t, call_name(call));
+    text_str(&t, ": re-entered on the same thread while in ");
+    text_str(&t, call_name(interrupted));
+    text_str(&t, " (from a signal handler?)");
+    process_heap_fatal(line);
+}
+
 /* A free that may not touch the heap.  A reserve block is marked free.  A
  * heap block waits in this thread's deferred frees for its next ordinary
  * call (`may_defer`: a signal handler's free) or, once the heap is given
@@ -166,7 +182,7 @@ int call_enter_slow(enum hmm_call call)
     call_state *cs = &hmm_thread_cache.calls;
     if (cs->in_call != CALL_NONE) { /* a signal handler's call */
         if (process_heap_check_level())
-            process_heap_reentered(call_name(call), call_name((enum hmm_call)cs->in_call));
+            reentered(call, (enum hmm_call)cs->in_call);
         return 0;
     }
     cs->in_call = (uint8_t)call;

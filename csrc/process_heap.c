@@ -240,20 +240,6 @@ void process_heap_fatal(const char *line)
     abort();
 }
 
-void process_heap_reentered(const char *call, const char *interrupted)
-{
-    char line[160];
-    hmm_text t;
-    text_init(&t, line, sizeof line);
-    text_str(&t, "hmm: ");
-    text_str(&t, call);
-    text_str(&t, ": re-entered on the same thread while in ");
-    text_str(&t, interrupted);
-    text_str(&t, " (from a signal handler?)");
-    give_up(line);
-    abort();
-}
-
 int process_heap_check_level(void)
 {
     return process_heap.check_level;

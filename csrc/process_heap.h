@@ -21,10 +21,6 @@ int process_heap_check_level(void);
 /* Report `line` (a whole line, "hmm: ..."), give the heap up and abort;
  * for misuse found outside the heap. */
 void process_heap_fatal(const char *line) __attribute__((noreturn));
-/* Check mode only: a thread called `call` from a signal handler while
- * inside `interrupted`.  Say so, give the heap up and abort: a bug finder
- * reports what the default mode quietly serves from the reserve. */
-void process_heap_reentered(const char *call, const char *interrupted) __attribute__((noreturn));
 /* The heap's counters with the thread caches' added in. */
 struct hmm_stats;
 void process_heap_stats(struct hmm_stats *out);

@@ -58,7 +58,7 @@ typedef struct thread_cache {
     uint64_t callocs;
     uint64_t memaligns;
     uint64_t reallocs;
-    uint64_t refilled;        /* blocks the cache moved in (refill) minus out (flush) */
+    uint64_t refilled;        /* blocks moved in (depot batches) minus out (flushes, batches given) */
     call_state calls;         /* the call this thread is inside (calls.h) */
     struct thread_cache *next; /* every live cache, under the process lock */
 } thread_cache;
