@@ -90,18 +90,11 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     rounds = scale_arg(argc, argv, 2000);
-    pthread_t threads[THREADS];
     for (int i = 0; i < THREADS; i++) {
         pthread_mutex_init(&boxes[i].lock, NULL);
         pthread_cond_init(&boxes[i].changed, NULL);
     }
-    for (int i = 0; i < THREADS; i++)
-        pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)i);
-    uint64_t checksum = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(threads[i], NULL);
-        checksum = mix(checksum, totals[i]);
-    }
+    uint64_t checksum = run_workers(THREADS, worker, totals);
     report("cross_thread", checksum, rounds * THREADS * BATCH);
     return 0;
 }

@@ -82,11 +82,6 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     phases = scale_arg(argc, argv, 4000);
-    pthread_t threads[2];
-    for (int i = 0; i < 2; i++)
-        pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)i);
-    for (int i = 0; i < 2; i++)
-        pthread_join(threads[i], NULL);
-    report("exchange", mix(mix(0, totals[0]), totals[1]), phases * PHASE);
+    report("exchange", run_workers(2, worker, totals), phases * PHASE);
     return 0;
 }

@@ -24,14 +24,7 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     reps = scale_arg(argc, argv, 2000);
-    pthread_t threads[THREADS];
-    for (int i = 0; i < THREADS; i++)
-        pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)i);
-    uint64_t checksum = 0;
-    for (int i = 0; i < THREADS; i++) {
-        pthread_join(threads[i], NULL);
-        checksum = mix(checksum, checksums[i]);
-    }
+    uint64_t checksum = run_workers(THREADS, worker, checksums);
     report("fifo_lifo_mt", checksum, THREADS * fifo_lifo_ops(reps));
     return 0;
 }

@@ -11,6 +11,7 @@
 #ifndef STRESS_H
 #define STRESS_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,21 @@ static inline uint64_t sum_fill(const unsigned char *p, size_t n)
     for (size_t i = 0; i < n; i += 64)
         s += p[i];
     return s + p[n - 1];
+}
+
+/* Run worker((void *)id) in n threads, ids 0..n-1, and join them in id
+ * order, mixing what each left in results[id] into one checksum. */
+static inline uint64_t run_workers(int n, void *(*worker)(void *), const uint64_t *results)
+{
+    pthread_t threads[n];
+    for (int i = 0; i < n; i++)
+        pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)i);
+    uint64_t checksum = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(threads[i], NULL);
+        checksum = mix(checksum, results[i]);
+    }
+    return checksum;
 }
 
 static inline void *xmalloc(size_t n)
