@@ -243,12 +243,24 @@ static __attribute__((noinline, cold)) void *malloc_busy(size_t size)
     return p;
 }
 
+/* The slow ways out of malloc and free's fast paths, which leave the call
+ * themselves: the fast paths then end in a jump to them and keep nothing
+ * across a call (no register saved and restored on every call). */
+static __attribute__((noinline)) void *malloc_slow_leave(size_t size)
+{
+    void *p = malloc_slow(size);
+    call_leave();
+    return p;
+}
+
 HMM_EXPORT void *malloc(size_t size)
 {
     if (call_busy())
         return malloc_busy(size);
     call_mark(CALL_MALLOC);
-    void *p = do_malloc(size);
+    void *p = cache_take(size);
+    if (__builtin_expect(p == NULL, 0))
+        return malloc_slow_leave(size);
     call_leave();
     return p;
 }
@@ -301,6 +313,12 @@ static __attribute__((noinline, cold)) void free_busy(void *ptr)
     call_leave();
 }
 
+static __attribute__((noinline)) void free_slow_leave(void *ptr, int bin_full)
+{
+    free_slow(ptr, bin_full);
+    call_leave();
+}
+
 HMM_EXPORT void free(void *ptr)
 {
     if (call_busy()) {
@@ -308,7 +326,13 @@ HMM_EXPORT void free(void *ptr)
         return;
     }
     call_mark(CALL_FREE);
-    do_free(ptr);
+    if (__builtin_expect(ptr != NULL, 1)) {
+        int parked = cache_put(ptr);
+        if (__builtin_expect(parked != CACHE_PARKED, 0)) {
+            free_slow_leave(ptr, parked == CACHE_BIN_FULL);
+            return;
+        }
+    }
     call_leave();
 }
 
