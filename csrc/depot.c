@@ -19,10 +19,11 @@
  *               block       block      last link NULL
  *                ...         ...
  *
- * A full bin gives a batch (depot_give) and an empty one takes a batch
- * (depot_take), each under its class's own lock, held for a pointer move
- * or two: threads meet only when they move blocks of the same size at the
- * same instant.  Blocks in the depot stay parked: in use to the heap, and
+ * A full bin gives a batch (depot_give), while the process has more than
+ * one thread with a cache (thread_cache.c says why), and an empty one
+ * takes a batch (depot_take), each under its class's own lock, held for a
+ * pointer move or two: threads meet only when they move blocks of the
+ * same size at the same instant.  Blocks in the depot stay parked: in use to the heap, and
  * marked (thread_cache.h), so that a second free of one is still named a
  * double free (depot_holds confirms it, as cache_holds does for the bins).
  *
