@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 uintptr_t hmm_secret;
 
@@ -219,6 +220,44 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
 /* ---- Growing and trimming ---------------------------------------------- */
 
 /*
+ * Is it time to give the top back?  At once, as glibc does, unless the heap
+ * is cycling: it grew again within trim_delay_ms of giving memory back.  A
+ * program that frees a batch of blocks and builds the next one at once (a
+ * request loop, a pass over a file) otherwise moves the break down and up
+ * every time, and faults every page in between in anew, which cost it more
+ * than all its mallocs and frees (fifo_lifo: 230,000 page faults against
+ * glibc's 68,000, and 2.2 times glibc's time).  A cycling heap keeps its
+ * top until it has not grown for trim_delay_ms, as jemalloc and mimalloc
+ * give pages back only after a delay; the first free after that trims, and
+ * malloc_trim always does.
+ */
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t); /* the vDSO: no system call */
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void note_grown(hmm_heap *h)
+{
+    if (!h->trim_delay_ms)
+        return;
+    h->last_grow_ms = now_ms();
+    if (h->counters.trim_calls && h->last_grow_ms - h->last_trim_ms < h->trim_delay_ms)
+        h->cycling = 1;
+}
+
+static int trim_due(hmm_heap *h)
+{
+    if (!h->cycling)
+        return 1;
+    if (now_ms() - h->last_grow_ms < h->trim_delay_ms)
+        return 0;
+    h->cycling = 0; /* quiet for a while: trim, and again at once next time */
+    return 1;
+}
+
+/*
  * Move the break up for `need` more bytes.  Ask for at least grow_min, so
  * that one system call serves many allocations; if that much is not to be
  * had, ask for just what is needed (the last pages before a limit are still
@@ -381,7 +420,11 @@ static hmm_block *add_segment(hmm_heap *h, size_t want)
 static hmm_block *grow(hmm_heap *h, size_t want)
 {
     hmm_block *b = extend_break_segment(h, want);
-    return b ? b : add_segment(h, want);
+    if (!b)
+        b = add_segment(h, want);
+    if (b)
+        note_grown(h);
+    return b;
 }
 
 /* Give the top of the break segment back, keeping `pad` bytes free there. */
@@ -418,6 +461,8 @@ static int trim_top(hmm_heap *h, size_t pad)
         h->released_high = segment_end(s) + release;
     account_heap(h, 0, release);
     h->counters.trim_calls++;
+    if (h->trim_delay_ms)
+        h->last_trim_ms = now_ms();
     block_write(segment_end_marker(s), HMM_IN_USE);
     block_mark(top, size - release, 0);
     return 1;
@@ -592,7 +637,7 @@ static void drain_parked(hmm_heap *h)
     h->drain_mark = in_use / 2 >= h->trim_threshold / 2 ? in_use / 2 : 0;
     h->draining = 1;
     h->stop_parking(h); /* frees blocks: may come back here, harmlessly */
-    if (h->top && block_size(h->top) >= h->trim_threshold)
+    if (h->top && block_size(h->top) >= h->trim_threshold && trim_due(h))
         trim_top(h, h->top_pad);
 }
 
@@ -608,7 +653,7 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
         memset(block_payload(b), h->perturb, block_usable(b));
     fill_released(h, b, block_size(b));
     b = release_block(h, b, block_size(b));
-    if (b == h->top && block_size(b) >= h->trim_threshold)
+    if (b == h->top && block_size(b) >= h->trim_threshold && trim_due(h))
         trim_top(h, h->top_pad);
     if (h->stop_parking && segment_bytes_in_use(h) < h->drain_mark)
         drain_parked(h);
@@ -744,8 +789,8 @@ static void *realloc_block(hmm_heap *h, hmm_block *b, size_t size)
     hmm_block *next = block_next(b);
     if (next == h->top || at_top(h, b)) { /* at the top: the break can grow under it */
         size_t top_free = h->top ? block_size(h->top) : 0;
-        if (have + top_free < want)
-            extend_break_segment(h, want - have);
+        if (have + top_free < want && extend_break_segment(h, want - have))
+            note_grown(h);
         next = block_next(b);
     }
     if (!block_in_use(next) && have + block_size(next) >= want &&

@@ -99,6 +99,11 @@ struct hmm_heap {
     size_t grow_min;             /* least the heap asks its source for */
     size_t trim_threshold;       /* give the top back once this much is free */
     size_t top_pad;              /* ...but keep this much */
+    /* ...and, while the heap is cycling (grew again within trim_delay_ms
+     * of a trim), not until it has not grown for trim_delay_ms (heap.c,
+     * trim_due); 0 in simulated heaps, which know no time */
+    uint64_t trim_delay_ms, last_grow_ms, last_trim_ms;
+    int cycling;
     size_t mmap_threshold;       /* requests this big get their own mapping */
     int thresholds_fixed;        /* set by the user: do not adapt them */
     size_t mmap_max;             /* at most this many mapped blocks (M_MMAP_MAX) */

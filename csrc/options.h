@@ -46,6 +46,10 @@
     /* nor what we would ask for again soon */                                \
     X(OPTION_TOP_PAD, "HMM_TOP_PAD", "64k",                                   \
       "free bytes kept at the top when trimming")                             \
+    /* a program that frees a batch and builds the next one at once would  \
+     * otherwise fault every page of it in again, each time */              \
+    X(OPTION_TRIM_DELAY, "HMM_TRIM_DELAY", "20",                              \
+      "a heap that grows again within this many milliseconds of a trim keeps its top until it has not grown for as long (0: trim at once)") \
     X(OPTION_CHECK, "HMM_CHECK", "0",                                         \
       "check mode: 1 canaries and fills, 2 also the whole heap every HMM_CHECK_EVERY calls") \
     X(OPTION_CHECK_EVERY, "HMM_CHECK_EVERY", "1000",                          \

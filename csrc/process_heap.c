@@ -130,6 +130,8 @@ static void apply_options(hmm_heap *h)
     }
     if (size_option(OPTION_TOP_PAD, &n))
         h->top_pad = n;
+    if (size_option(OPTION_TRIM_DELAY, &n))
+        h->trim_delay_ms = n;
     const char *check = option_value(OPTION_CHECK);
     if (check) {
         size_t every = 0;
@@ -221,6 +223,7 @@ hmm_heap *process_heap_lock(void)
         if (random)
             heap_seed_secret(random[1] * 0xd6e8feb86659fd93ull ^ random[0]);
         heap_init(&process_heap, os_source());
+        process_heap.trim_delay_ms = option_default_size(OPTION_TRIM_DELAY);
         process_heap.on_misuse = abort_on_misuse;
         __atomic_store_n(&heap_state, HEAP_READY, __ATOMIC_RELEASE);
         apply_options(&process_heap);

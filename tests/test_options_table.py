@@ -38,7 +38,7 @@ def test_the_table_names_every_option_once_with_a_default_and_a_meaning():
 
 
 @pytest.mark.parametrize("name", ["HMM_TCACHE", "HMM_MMAP_THRESHOLD", "HMM_TRIM_THRESHOLD",
-                                  "HMM_TOP_PAD", "HMM_CHECK_EVERY"])
+                                  "HMM_TOP_PAD", "HMM_TRIM_DELAY", "HMM_CHECK_EVERY"])
 def test_size_defaults_are_sizes(name):
     assert size(default(name)) > 0
 

@@ -203,7 +203,7 @@ def test_unknown_variable_warns_in_each_program_it_execs(support, tmp_path):
 def test_known_options_do_not_warn(compile_c, support, tmp_path):
     exe = compile_c("stats_options.c")
     values = {"HMM_STATS": "0", "HMM_POLICY": "best-fit", "HMM_TCACHE": "8",
-              "HMM_MMAP_THRESHOLD": "1m", "HMM_TRIM_THRESHOLD": "1m", "HMM_TOP_PAD": "64k",
+              "HMM_MMAP_THRESHOLD": "1m", "HMM_TRIM_THRESHOLD": "1m", "HMM_TOP_PAD": "64k", "HMM_TRIM_DELAY": "5",
               "HMM_CHECK": "0", "HMM_CHECK_EVERY": "10"}
     assert sorted(values) == sorted(_known_options())
     under = _hmm([str(exe)], support, tmp_path, **values)
