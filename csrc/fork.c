@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include "fork.h"
 
+#include "arena.h"
 #include "depot.h"
 #include "process_heap.h"
 
@@ -65,14 +66,17 @@ static void before_fork(void)
     _IO_list_lock();
     held_list = 1;
     held_heap = process_heap_fork_prepare();
-    if (held_heap)
-        depot_fork_prepare(); /* the heap's lock first, as everywhere */
+    if (held_heap) { /* the process heap's lock first, as everywhere */
+        arenas_fork_prepare();
+        depot_fork_prepare();
+    }
 }
 
 static void after_fork_parent(void)
 {
     if (held_heap) {
         depot_fork_parent();
+        arenas_fork_parent();
         process_heap_fork_parent();
     }
     if (held_list)
@@ -83,6 +87,7 @@ static void after_fork_child(void)
 {
     if (held_heap) {
         depot_fork_child();
+        arenas_fork_child();
         process_heap_fork_child();
     }
     if (held_list)

@@ -27,6 +27,7 @@
  * do_* functions.
  */
 #define _GNU_SOURCE
+#include "arena.h"
 #include "block.h"
 #include "calls.h"
 #include "format.h"
@@ -60,7 +61,7 @@ static size_t usable_elsewhere(void *ptr)
     if (reserve_holds(ptr))
         return reserve_usable(ptr);
     uintptr_t p = (uintptr_t)ptr;
-    if ((p & (HMM_ALIGNMENT - 1)) || !cache_covers(p))
+    if ((p & (HMM_ALIGNMENT - 1)) || !(cache_covers(p) || arena_holds(ptr)))
         return 0;
     hmm_block *b = block_of(ptr);
     size_t word = b->size_flags;
@@ -208,9 +209,35 @@ static void *refuse(int error)
     return NULL;
 }
 
+/* May this thread's medium and aligned requests move to an arena
+ * (arena.h)?  Only while the caches are on. */
+static int may_use_arena(void)
+{
+    return hmm_thread_cache.state == CACHE_ACTIVE;
+}
+
+/* A medium request (above what the caches hold): the thread's arena, if
+ * it has one, and the process heap when the arena has no room. */
+static void *medium_malloc(size_t size)
+{
+    hmm_heap *h = heap_lock_for_request(size, may_use_arena());
+    if (!h)
+        return alloc_elsewhere(size, HMM_ALIGNMENT);
+    void *p = hmm_heap_alloc(h, size);
+    int arena = heap_is_arena(h);
+    heap_unlock(h);
+    if (!p && arena && (h = process_heap_lock()) != NULL) {
+        p = hmm_heap_alloc(h, size);
+        process_heap_unlock();
+    }
+    return p ? p : nomem();
+}
+
 static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     cache_start_if_new();
+    if (size > CACHE_MAX_REQUEST)
+        return medium_malloc(size);
     if (cache_refill_from_depot(size)) { /* no lock: a batch other threads gave */
         void *p = cache_take(size);
         if (p)
@@ -275,7 +302,9 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
         return; /* half the bin went to the depot, ptr to the bin: no lock */
     int saved_errno = errno;
     cache_start_if_new();
-    hmm_heap *h = process_heap_lock();
+    /* A full bin is one of the process heap's; any other pointer may be an
+     * arena's. */
+    hmm_heap *h = bin_full ? process_heap_lock() : heap_lock_for_pointer(ptr);
     if (!h) {
         free_elsewhere(ptr, 0);
         errno = saved_errno;
@@ -285,7 +314,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
     if (bin_full)
         cache_flush_half(h, ptr);
     hmm_heap_free(h, ptr);
-    process_heap_unlock();
+    heap_unlock(h);
     errno = saved_errno;
 }
 
@@ -350,18 +379,26 @@ static void *calloc_elsewhere(size_t nmemb, size_t size)
 static void *do_calloc(size_t nmemb, size_t size)
 {
     size_t total;
-    if (!__builtin_mul_overflow(nmemb, size, &total)) {
+    int overflow = __builtin_mul_overflow(nmemb, size, &total);
+    if (!overflow) {
         void *p = cache_take(total);
         if (p) {
             hmm_thread_cache.callocs++;
             return memset(p, 0, block_usable(block_of(p)));
         }
     }
-    hmm_heap *h = process_heap_lock();
+    /* Small ones stay on the process heap, whose blocks the caches take. */
+    hmm_heap *h = overflow || total <= CACHE_MAX_REQUEST ? process_heap_lock()
+                                                          : heap_lock_for_request(total, may_use_arena());
     if (!h)
         return calloc_elsewhere(nmemb, size);
     void *p = hmm_heap_calloc(h, nmemb, size);
-    process_heap_unlock();
+    int arena = heap_is_arena(h);
+    heap_unlock(h);
+    if (!p && arena && (h = process_heap_lock()) != NULL) {
+        p = hmm_heap_calloc(h, nmemb, size);
+        process_heap_unlock();
+    }
     return p ? p : nomem();
 }
 
@@ -394,17 +431,39 @@ static void *realloc_from_reserve(void *ptr, size_t size)
     return p;
 }
 
+/* An arena (its lock held) had no room to grow ptr, or to make it: the
+ * block moves to the process heap. */
+static void *realloc_out_of_arena(hmm_heap *arena, void *ptr, size_t size)
+{
+    size_t have = ptr ? hmm_heap_usable_size(arena, ptr) : 0; /* ptr was checked: it is intact */
+    heap_unlock(arena);
+    hmm_heap *h = process_heap_lock();
+    void *p = h ? hmm_heap_alloc(h, size) : NULL;
+    if (h)
+        process_heap_unlock();
+    if (!p)
+        return nomem();
+    if (ptr) {
+        memcpy(p, ptr, have < size ? have : size);
+        free_now(ptr);
+    }
+    return p;
+}
+
 static inline __attribute__((always_inline)) void *do_realloc(void *ptr, size_t size)
 {
     if (ptr && cache_realloc_in_place(ptr, size))
         return ptr; /* it fits as it is: no lock */
     if (ptr && reserve_holds(ptr))
         return realloc_from_reserve(ptr, size);
-    hmm_heap *h = process_heap_lock();
+    hmm_heap *h = ptr ? heap_lock_for_pointer(ptr)
+                      : size <= CACHE_MAX_REQUEST ? process_heap_lock() : heap_lock_for_request(size, may_use_arena());
     if (!h)
         return realloc_elsewhere(ptr, size, 0);
     void *p = hmm_heap_realloc(h, ptr, size);
-    process_heap_unlock();
+    if (!p && size && heap_is_arena(h))
+        return realloc_out_of_arena(h, ptr, size);
+    heap_unlock(h);
     if (!p && (size || !ptr)) /* realloc(p, 0) freeing p is not a failure */
         return nomem();
     return p;
@@ -445,11 +504,16 @@ static void *aligned(enum hmm_call call, size_t alignment, size_t size)
             return p;
         }
     }
-    hmm_heap *h = process_heap_lock();
+    hmm_heap *h = heap_lock_for_request(size, may_use_arena());
     void *p;
     if (h) {
         p = hmm_heap_memalign(h, alignment, size);
-        process_heap_unlock();
+        int arena = heap_is_arena(h);
+        heap_unlock(h);
+        if (!p && arena && (h = process_heap_lock()) != NULL) {
+            p = hmm_heap_memalign(h, alignment, size);
+            process_heap_unlock();
+        }
     } else {
         p = reserve_alloc(size, alignment);
     }
@@ -511,10 +575,10 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
     if (!call_enter(CALL_USABLE_SIZE))
         return usable_elsewhere(ptr);
     size_t n;
-    hmm_heap *h = reserve_holds(ptr) ? NULL : process_heap_lock();
+    hmm_heap *h = reserve_holds(ptr) ? NULL : heap_lock_for_pointer(ptr);
     if (h) {
         n = hmm_heap_usable_size(h, ptr);
-        process_heap_unlock();
+        heap_unlock(h);
     } else {
         n = usable_elsewhere(ptr);
     }

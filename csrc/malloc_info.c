@@ -17,9 +17,11 @@
  * cancellation point that would unwind a thread out of the middle of it.
  */
 #define _GNU_SOURCE
+#include "arena.h"
 #include "calls.h"
 #include "depot.h"
 #include "heap.h"
+#include "options.h"
 #include "process_heap.h"
 #include "report.h"
 #include "stats.h"
@@ -37,7 +39,7 @@
 static struct mallinfo2 do_mallinfo2(void)
 {
     struct hmm_stats s;
-    process_heap_stats(&s);
+    heaps_stats(&s);
     struct mallinfo2 info = {0};
     info.arena = s.heap_size;                       /* bytes the heap took from the system */
     info.ordblks = s.free_blocks;                   /* free blocks, the top included */
@@ -96,27 +98,40 @@ HMM_EXPORT void malloc_stats(void)
     if (call_enter(CALL_MALLOC_STATS)) {
         struct hmm_stats s;
         const char *policy = "given up";
-        process_heap_stats_with(&s, note_policy, &policy);
+        heaps_stats_with(&s, note_policy, &policy);
         call_leave(); /* before printing: a handler may allocate while write blocks */
         report_stats(&s, policy, process_heap_check_level(), STDERR_FILENO);
     }
     pthread_setcancelstate(cancel_state, NULL);
 }
 
+typedef struct trim_job {
+    size_t pad;
+    int released;
+} trim_job;
+
+static void trim_arena(hmm_heap *h, void *ctx)
+{
+    trim_job *job = ctx;
+    h->call = CALL_MALLOC_TRIM;
+    job->released |= hmm_heap_trim(h, job->pad);
+}
+
 HMM_EXPORT int malloc_trim(size_t pad)
 {
     if (!call_enter(CALL_MALLOC_TRIM))
         return 0;
-    int released = 0;
+    trim_job job = {pad, 0};
     hmm_heap *h = process_heap_lock();
     if (h) {
         h->call = CALL_MALLOC_TRIM;
         depot_drain(h); /* the batches the threads gave away pin memory too */
-        released = hmm_heap_trim(h, pad);
+        job.released = hmm_heap_trim(h, pad);
         process_heap_unlock();
+        arenas_each(trim_arena, &job);
     }
     call_leave();
-    return released;
+    return job.released;
 }
 
 /* ---- mallopt --------------------------------------------------------------- */
@@ -144,14 +159,28 @@ static int set_parameter(hmm_heap *h, int param, int value)
         return 1;
     case M_PERTURB:
         h->perturb = value & 0xff;
-        if (h->perturb) /* the thread caches hand blocks out unfilled */
+        if (h->perturb && !heap_is_arena(h)) /* the thread caches hand blocks out unfilled */
             cache_stop_all(h);
         return 1;
+    case M_ARENA_MAX: /* glibc counts its main arena: the process heap here */
+        if (value > 0)
+            arenas_set_max((unsigned)value - 1);
+        return 1;
     default:
-        /* M_MXFAST, M_CHECK_ACTION, M_ARENA_TEST, M_ARENA_MAX and anything
-         * unknown: nothing in HMM to set. */
+        /* M_MXFAST, M_CHECK_ACTION, M_ARENA_TEST and anything unknown:
+         * nothing in HMM to set. */
         return 0;
     }
+}
+
+typedef struct parameter_job {
+    int param, value;
+} parameter_job;
+
+static void set_arena_parameter(hmm_heap *h, void *ctx)
+{
+    parameter_job *job = ctx;
+    set_parameter(h, job->param, job->value);
 }
 
 HMM_EXPORT int mallopt(int param, int value)
@@ -163,9 +192,37 @@ HMM_EXPORT int mallopt(int param, int value)
     if (h) {
         honoured = set_parameter(h, param, value);
         process_heap_unlock();
+        if (honoured && param != M_MMAP_THRESHOLD && param != M_MMAP_MAX && param != M_ARENA_MAX) {
+            parameter_job job = {param, value};
+            arenas_each(set_arena_parameter, &job); /* the arenas trim and perturb alike */
+        }
     }
     call_leave();
     return honoured;
+}
+
+/* ---- The exit report (HMM_STATS) ------------------------------------------- */
+
+__attribute__((destructor)) static void report_at_exit(void)
+{
+    if (!option_value(OPTION_STATS))
+        return;
+    /* exit() called from a signal handler that interrupted the allocator
+     * (a child forked there, say): the heap may be half-way through a
+     * change, and the lock held by this very thread. */
+    if (hmm_thread_cache.calls.in_call != CALL_NONE)
+        return;
+    /* Cancellation points (open) must not unwind a thread out of here, and
+     * a signal handler's malloc meanwhile must not wait for the lock. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    call_mark(CALL_EXIT);
+    struct hmm_stats stats;
+    const char *policy = "given up";
+    heaps_stats_with(&stats, note_policy, &policy);
+    call_leave();
+    report_stats_as_configured(&stats, policy, process_heap_check_level());
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 /* ---- malloc_info ------------------------------------------------------------ */
@@ -230,7 +287,7 @@ HMM_EXPORT int malloc_info(int options, FILE *fp)
     struct hmm_stats s;
     memset(&s, 0, sizeof s);
     if (call_enter(CALL_MALLOC_INFO)) {
-        process_heap_stats_with(&s, count_ranges, &ranges);
+        heaps_stats_with(&s, count_ranges, &ranges);
         call_leave();
     }
 

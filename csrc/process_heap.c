@@ -8,11 +8,7 @@
  * the environment by hand (options.c).  If the environment is not there
  * yet, the options are applied later, from the library's constructor.
  *
- * The lock is a three-state futex mutex (Drepper, "Futexes are tricky"):
- * 0 free, 1 taken, 2 taken and someone may be waiting.  Taking a free lock
- * is one compare-and-swap and giving it back one exchange, a few
- * instructions where pthread_mutex_lock and unlock cost some sixty, and
- * every call the thread caches cannot serve pays them.
+ * The lock is lock.h's futex lock.
  *
  * Misuse: the heap is no longer trusted once a misuse has been reported,
  * but the program is not dead yet.  abort() runs its SIGABRT handler, which
@@ -32,20 +28,17 @@
 #include "fork.h"
 #include "format.h"
 #include "heap.h"
+#include "lock.h"
 #include "options.h"
 #include "report.h"
 #include "reserve.h"
 #include "thread_cache.h"
 
-#include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 static hmm_heap process_heap;
@@ -65,10 +58,11 @@ static void give_up(const char *message)
 {
     if (__atomic_exchange_n(&heap_state, HEAP_GIVEN_UP, __ATOMIC_ACQ_REL) == HEAP_GIVEN_UP)
         return;
+    __atomic_store_n(&lock_waits_abandoned, 1, __ATOMIC_RELEASE);
     report_write(STDERR_FILENO, message, strlen(message)); /* never a cancellation point */
     report_write(STDERR_FILENO, "\n", 1);
     cache_abandon_mine(); /* it may be half-way through a change */
-    syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+    lock_wake_all(&process_lock);
     hmm_thread_cache.calls.in_call = 0;
 }
 
@@ -77,14 +71,12 @@ int process_heap_given_up(void)
     return __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE) == HEAP_GIVEN_UP;
 }
 
-static void lock_give(void);
-
 /* The process heap's misuse handler: the core found the misuse under the
  * lock, which this thread therefore holds. */
 static void abort_on_misuse(hmm_heap *h)
 {
     give_up(h->message);
-    lock_give();
+    lock_give(&process_lock);
     abort();
 }
 
@@ -145,76 +137,14 @@ static void apply_options(hmm_heap *h)
     }
 }
 
-static inline void cpu_relax(void)
+/* With the lock just taken: the heap, set up on first use, or NULL (and
+ * the lock given back) when it was given up. */
+static hmm_heap *ready_heap(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause(); /* lets the other hyperthread run while we spin */
-#endif
-}
-
-/* Wait for the lock: 1 once taken, 0 if the heap was given up meanwhile
- * (then the lock may never come free: its holder may be a thread that a
- * signal interrupted, on its way to abort). */
-static __attribute__((noinline)) int lock_wait(void)
-{
-    /* The lock is held for a few hundred instructions at most: spin a
-     * little before paying for a sleep and a wake-up. */
-    for (int spin = 0; spin < 200; spin++) {
-        cpu_relax();
-        int expected = 0;
-        if (__atomic_load_n(&process_lock, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
-            return 1;
-    }
-    /* Mark the lock contended, and sleep until it is free.  The sleep has a
-     * time limit only so that a waiter that missed give_up()'s wake-up
-     * still finds the news. */
-    struct timespec limit = {0, 50 * 1000 * 1000};
-    int saved_errno = errno; /* a time-out must not show through a malloc that succeeds */
-    int taken = 1;
-    while (__atomic_exchange_n(&process_lock, 2, __ATOMIC_ACQUIRE) != 0) {
-        if (process_heap_given_up()) {
-            taken = 0;
-            break;
-        }
-        syscall(SYS_futex, &process_lock, FUTEX_WAIT_PRIVATE, 2, &limit, NULL, 0);
-    }
-    errno = saved_errno;
-    return taken;
-}
-
-static int lock_take(void)
-{
-    int expected = 0;
-    if (__atomic_compare_exchange_n(&process_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
-        return 1;
-    return lock_wait();
-}
-
-/* Out of line: the uncontended unlock keeps no registers for it. */
-static __attribute__((noinline, cold)) void lock_wake(void)
-{
-    int saved_errno = errno;
-    syscall(SYS_futex, &process_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    errno = saved_errno;
-}
-
-static void lock_give(void)
-{
-    if (__atomic_exchange_n(&process_lock, 0, __ATOMIC_RELEASE) == 2)
-        lock_wake();
-}
-
-hmm_heap *process_heap_lock(void)
-{
-    if (!lock_take())
-        return NULL;
     int state = __atomic_load_n(&heap_state, __ATOMIC_ACQUIRE);
     if (__builtin_expect(state != HEAP_READY, 0)) {
         if (state == HEAP_GIVEN_UP) {
-            lock_give();
+            lock_give(&process_lock);
             return NULL;
         }
         /* The secret that seals headers and links: from the 16 random
@@ -231,10 +161,53 @@ hmm_heap *process_heap_lock(void)
     return &process_heap;
 }
 
+hmm_heap *process_heap_lock(void)
+{
+    return lock_take(&process_lock) ? ready_heap() : NULL;
+}
+
+hmm_heap *process_heap_lock_if_free(int *busy)
+{
+    if (!lock_try(&process_lock)) {
+        *busy = !process_heap_given_up();
+        return NULL;
+    }
+    *busy = 0;
+    return ready_heap();
+}
+
+void process_heap_settings(hmm_heap *into)
+{
+    /* Plain reads of words only mallopt changes: a stale one is harmless. */
+    const hmm_heap *h = &process_heap;
+    hmm_heap_set_policy(into, hmm_heap_policy(h));
+    into->trim_threshold = h->trim_threshold;
+    into->top_pad = h->top_pad;
+    into->trim_delay_ms = h->trim_delay_ms;
+    into->perturb = h->perturb;
+}
+
+/* A copy of the heap's mmap threshold for the arenas' threads to read
+ * without the lock, apart from the heap, whose words its own thread writes
+ * on every call: reading those would bounce their cache line between cores. */
+static size_t shared_mmap_threshold __attribute__((aligned(64)));
+
+size_t process_heap_mmap_threshold(void)
+{
+    return __atomic_load_n(&shared_mmap_threshold, __ATOMIC_RELAXED);
+}
+
 void process_heap_unlock(void)
 {
     cache_note_heap_bounds(&process_heap);
-    lock_give();
+    if (shared_mmap_threshold != process_heap.mmap_threshold) /* it adapts, and mallopt sets it */
+        __atomic_store_n(&shared_mmap_threshold, process_heap.mmap_threshold, __ATOMIC_RELAXED);
+    lock_give(&process_lock);
+}
+
+void process_heap_give_up(const char *line)
+{
+    give_up(line);
 }
 
 void process_heap_fatal(const char *line)
@@ -319,25 +292,4 @@ __attribute__((constructor)) static void process_heap_start(void)
     cache_setup((uint32_t)limit);
     report_prepare();
     fork_handlers_register();
-}
-
-__attribute__((destructor)) static void process_heap_exit(void)
-{
-    if (!option_value(OPTION_STATS))
-        return;
-    /* exit() called from a signal handler that interrupted the allocator
-     * (a child forked there, say): the heap may be half-way through a
-     * change, and the lock held by this very thread. */
-    if (hmm_thread_cache.calls.in_call != CALL_NONE)
-        return;
-    /* Cancellation points (open) must not unwind a thread out of here, and
-     * a signal handler's malloc meanwhile must not wait for the lock. */
-    int cancel_state;
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-    call_mark(CALL_EXIT);
-    struct hmm_stats stats;
-    process_heap_stats(&stats);
-    call_leave();
-    report_stats_as_configured(&stats, hmm_heap_policy(&process_heap), process_heap.check_level);
-    pthread_setcancelstate(cancel_state, NULL);
 }

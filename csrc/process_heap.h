@@ -16,6 +16,17 @@
  * misuse report (nothing may touch it then: the reserve serves instead). */
 hmm_heap *process_heap_lock(void);
 void process_heap_unlock(void);
+/* The heap with its lock held if the lock was free; else NULL, with *busy
+ * set when another thread holds it (and 0 when the heap was given up). */
+hmm_heap *process_heap_lock_if_free(int *busy);
+/* Copy the placement policy and the trimming settings into another heap
+ * (an arena); read without the lock. */
+void process_heap_settings(hmm_heap *into);
+/* Requests from this size get a mapping of their own (read without the lock). */
+size_t process_heap_mmap_threshold(void);
+/* Report `line` and give the heap up, as process_heap_fatal, but return:
+ * the caller has a lock of its own to give back before it aborts. */
+void process_heap_give_up(const char *line);
 int process_heap_given_up(void);
 int process_heap_check_level(void);
 /* Report `line` (a whole line, "hmm: ..."), give the heap up and abort;

@@ -31,6 +31,7 @@
     X(mapped_blocks,      "large blocks with a mapping of their own")         \
     X(mapped_bytes,       "bytes in those mappings")                          \
     X(segments,           "separate address ranges making up the heap")       \
+    X(arenas,             "heaps beside the process heap, for threads that met on its lock") \
     X(grow_calls,         "times the heap asked its source for memory")       \
     X(trim_calls,         "times the heap gave memory back")                  \
     X(heap_start,         "lowest address of the heap")                       \

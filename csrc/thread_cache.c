@@ -1,6 +1,7 @@
 /* thread_cache.c - the slow parts of the per-thread caches; see the .h. */
 #include "thread_cache.h"
 
+#include "arena.h"
 #include "calls.h"
 #include "depot.h"
 #include "process_heap.h"
@@ -71,8 +72,16 @@ static void cache_thread_exit(void *arg)
     tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
     for (unsigned c = 0; c < CACHE_CLASSES; c++)
         flush_bin(h, tc, c, 0);
-    for (unsigned i = 0; i < tc->calls.deferred && i < CALL_DEFERRED_MAX; i++)
-        hmm_heap_free(h, tc->calls.deferred_frees[i]); /* checked as any free */
+    for (unsigned i = 0; i < tc->calls.deferred && i < CALL_DEFERRED_MAX; i++) {
+        void *p = tc->calls.deferred_frees[i];
+        hmm_heap *owner = arena_holds(p) ? heap_lock_for_pointer(p) : h; /* after the process heap's lock */
+        if (owner) {
+            owner->call = CALL_FREE;
+            hmm_heap_free(owner, p); /* checked as any free */
+            if (owner != h)
+                heap_unlock(owner);
+        }
+    }
     tc->calls.deferred = 0;
     retire_counters(tc);
     for (thread_cache **at = &live_caches; *at; at = &(*at)->next)
@@ -85,6 +94,7 @@ static void cache_thread_exit(void *arg)
     tc->frees = tc->callocs = tc->memaligns = tc->reallocs = tc->refilled = 0;
     tc->state = CACHE_GONE; /* later calls on this thread go the slow way */
     process_heap_unlock();
+    arena_thread_exit();
     call_leave();
 }
 

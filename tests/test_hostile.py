@@ -172,6 +172,6 @@ def test_mallopt_answers_0_for_what_hmm_ignores(compile_c, support):
     under = _run([str(exe), "ignored"], under_hmm=True, env=support.base_env())
     assert under.returncode == 0
     answers = dict(line.rsplit(" ", 1) for line in under.stdout.splitlines())
-    assert answers == {"M_MXFAST": "0", "M_ARENA_MAX": "0", "M_ARENA_TEST": "0",
+    assert answers == {"M_MXFAST": "0", "M_ARENA_MAX": "1", "M_ARENA_TEST": "0",
                        "M_CHECK_ACTION": "0", "unknown": "0"}
     assert under.stats, "HMM wrote no stats: was libhmm.so preloaded?"

@@ -1,0 +1,25 @@
+/*
+ * lock.h - the futex lock of the process heap and of every arena.
+ *
+ * A three-state futex mutex (Drepper, "Futexes are tricky"): 0 free, 1
+ * taken, 2 taken and someone may be waiting.  Taking a free lock is one
+ * compare-and-swap and giving it back one exchange, a few instructions
+ * where pthread_mutex_lock and unlock cost some sixty, and every call the
+ * thread caches cannot serve pays them.
+ */
+#ifndef HMM_LOCK_H
+#define HMM_LOCK_H
+
+/* Set once the heap is given up after a misuse report (process_heap.c):
+ * waiters stop waiting, since the holder may never give the lock back. */
+extern int lock_waits_abandoned __attribute__((visibility("hidden")));
+
+/* 1 once taken; 0 if waiting was abandoned meanwhile. */
+int lock_take(int *lock);
+/* 1 if taken at once; 0 if another thread holds it. */
+int lock_try(int *lock);
+void lock_give(int *lock);
+/* Wake every thread asleep on the lock (they find waiting abandoned). */
+void lock_wake_all(int *lock);
+
+#endif /* HMM_LOCK_H */
