@@ -252,49 +252,6 @@ void arenas_set_max(unsigned max)
     __atomic_store_n(&arena_max, max < ARENA_MAX ? max : ARENA_MAX, __ATOMIC_RELAXED);
 }
 
-typedef struct stats_job {
-    struct hmm_stats *out;
-    void (*also)(hmm_heap *h, void *ctx);
-    void *ctx;
-} stats_job;
-
-/* Add an arena's counters to the process heap's: sums, but for the
- * largest free block (the largest of all), the peaks (each heap's peak, so
- * an upper bound) and where the process heap lies (its own). */
-static void add_arena_stats(hmm_heap *h, void *ctx)
-{
-    stats_job *job = ctx;
-    struct hmm_stats s, *out = job->out;
-    hmm_heap_stats(h, &s);
-    uint64_t start = out->heap_start, end = out->heap_end, brk = out->heap_break;
-    uint64_t largest = out->largest_free_block > s.largest_free_block ? out->largest_free_block : s.largest_free_block;
-#define HMM_STATS_ADD(name, what) out->name += s.name;
-    HMM_STATS_LIST(HMM_STATS_ADD)
-#undef HMM_STATS_ADD
-    out->heap_start = start;
-    out->heap_end = end;
-    out->heap_break = brk;
-    out->largest_free_block = largest;
-    out->arenas++;
-    if (job->also)
-        job->also(h, job->ctx);
-}
-
-void heaps_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx)
-{
-    process_heap_stats_with(out, also, ctx);
-    stats_job job = {out, also, ctx};
-    uint64_t reserve_calls = out->reserve_calls, reserve_bytes = out->reserve_bytes;
-    arenas_each(add_arena_stats, &job);
-    out->reserve_calls = reserve_calls; /* the process's, counted once */
-    out->reserve_bytes = reserve_bytes;
-}
-
-void heaps_stats(struct hmm_stats *out)
-{
-    heaps_stats_with(out, NULL, NULL);
-}
-
 /* ---- fork --------------------------------------------------------------- */
 
 static unsigned held_for_fork;

@@ -31,10 +31,6 @@ void arena_thread_exit(void);
 /* Does p lie in an arena?  No lock: the arenas' spans never change. */
 int arena_holds(const void *p);
 
-/* The stats of every heap, the process heap's first (process_heap.h),
- * with also(h, ctx) called for each under its lock. */
-void heaps_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx);
-void heaps_stats(struct hmm_stats *out);
 /* Call apply(h, ctx) for every arena, under its lock (mallopt, malloc_trim). */
 void arenas_each(void (*apply)(hmm_heap *h, void *ctx), void *ctx);
 /* mallopt(M_ARENA_MAX). */

@@ -37,6 +37,7 @@
 #include "arena.h"
 #include "depot.h"
 #include "process_heap.h"
+#include "thread_cache.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -67,6 +68,10 @@ static void before_fork(void)
     held_list = 1;
     held_heap = process_heap_fork_prepare();
     if (held_heap) { /* the process heap's lock first, as everywhere */
+        /* Marked as inside fork() until parent or child: a signal handler's
+         * malloc meanwhile is served elsewhere instead of waiting for a lock
+         * its own thread holds. */
+        call_mark(CALL_FORK);
         arenas_fork_prepare();
         depot_fork_prepare();
     }
@@ -78,6 +83,7 @@ static void after_fork_parent(void)
         depot_fork_parent();
         arenas_fork_parent();
         process_heap_fork_parent();
+        call_leave();
     }
     if (held_list)
         _IO_list_unlock();
@@ -88,7 +94,9 @@ static void after_fork_child(void)
     if (held_heap) {
         depot_fork_child();
         arenas_fork_child();
+        cache_after_fork_child(); /* only this thread's cache lives on */
         process_heap_fork_child();
+        call_leave();
     }
     if (held_list)
         _IO_list_resetlock(); /* the child's only thread owns nothing yet */

@@ -30,9 +30,11 @@
 #include "arena.h"
 #include "block.h"
 #include "calls.h"
+#include "fork.h"
 #include "format.h"
 #include "heap.h"
 #include "process_heap.h"
+#include "report.h"
 #include "reserve.h"
 #include "stats.h"
 #include "thread_cache.h"
@@ -608,6 +610,19 @@ HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
     }
     do_free(ptr);
     call_leave();
+}
+
+/* ---- Start-up ------------------------------------------------------------ */
+
+/* The library's constructor.  The heap may have served calls already
+ * (ld.so allocates through us while it loads libraries); now the
+ * environment can be read, and the caches, the exit report and the fork
+ * handlers set up. */
+__attribute__((constructor)) static void library_start(void)
+{
+    cache_setup(process_heap_start());
+    report_prepare();
+    fork_handlers_register();
 }
 
 /* ---- The seed API ------------------------------------------------------ */

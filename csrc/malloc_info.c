@@ -36,10 +36,62 @@
 
 #define HMM_EXPORT __attribute__((visibility("default")))
 
+/* ---- Every heap's counters --------------------------------------------------- */
+
+typedef struct stats_job {
+    struct hmm_stats *out;
+    void (*also)(hmm_heap *h, void *ctx);
+    void *ctx;
+} stats_job;
+
+/* Under the process heap's lock: the thread caches' counters, which that
+ * lock keeps still, then the caller's reading of the heap. */
+static void add_cache_stats(hmm_heap *h, void *ctx)
+{
+    stats_job *job = ctx;
+    cache_add_stats(job->out);
+    if (job->also)
+        job->also(h, job->ctx);
+}
+
+/* Add an arena's counters to the process heap's: sums, but for the
+ * largest free block (the largest of all), the peaks (each heap's peak, so
+ * an upper bound) and where the process heap lies (its own). */
+static void add_arena_stats(hmm_heap *h, void *ctx)
+{
+    stats_job *job = ctx;
+    struct hmm_stats s, *out = job->out;
+    hmm_heap_stats(h, &s);
+    uint64_t start = out->heap_start, end = out->heap_end, brk = out->heap_break;
+    uint64_t largest = out->largest_free_block > s.largest_free_block ? out->largest_free_block : s.largest_free_block;
+#define HMM_STATS_ADD(name, what) out->name += s.name;
+    HMM_STATS_LIST(HMM_STATS_ADD)
+#undef HMM_STATS_ADD
+    out->heap_start = start;
+    out->heap_end = end;
+    out->heap_break = brk;
+    out->largest_free_block = largest;
+    out->arenas++;
+    if (job->also)
+        job->also(h, job->ctx);
+}
+
+/* The counters of every heap and every thread cache, with also(h, ctx)
+ * called for each heap under its lock. */
+static void heaps_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx)
+{
+    stats_job job = {out, also, ctx};
+    process_heap_stats_with(out, add_cache_stats, &job);
+    uint64_t reserve_calls = out->reserve_calls, reserve_bytes = out->reserve_bytes;
+    arenas_each(add_arena_stats, &job);
+    out->reserve_calls = reserve_calls; /* the process's, counted once */
+    out->reserve_bytes = reserve_bytes;
+}
+
 static struct mallinfo2 do_mallinfo2(void)
 {
     struct hmm_stats s;
-    heaps_stats(&s);
+    heaps_stats_with(&s, NULL, NULL);
     struct mallinfo2 info = {0};
     info.arena = s.heap_size;                       /* bytes the heap took from the system */
     info.ordblks = s.free_blocks;                   /* free blocks, the top included */

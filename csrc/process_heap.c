@@ -1,6 +1,8 @@
 /*
  * process_heap.c - the process heap: its lock, its start-up, its options,
- * giving it up after a misuse report, and exit.
+ * the bounds it publishes, and giving it up after a misuse report.  It
+ * calls nothing above it: the thread caches, the arenas, fork.c and the
+ * libc names call it (and it calls back only through process_heap_on_give_up).
  *
  * Start-up must work whichever allocation function a process calls first,
  * and before libc has finished starting (ld.so allocates through us while
@@ -14,8 +16,9 @@
  * but the program is not dead yet.  abort() runs its SIGABRT handler, which
  * may allocate (a crash reporter calling backtrace_symbols) or wait for a
  * thread that does (a logger flushing a crash log).  So the report gives
- * the heap up: it prints its one line, releases the lock and the thread's
- * "inside the allocator" mark, and from then on every call, in every
+ * the heap up: it prints its one line, releases the lock (and, through the
+ * give-up hook, the thread's cache and its "inside the allocator" mark),
+ * and from then on every call, in every
  * thread, is served by the lock-free reserve (reserve.h) and never touches
  * the heap again.  Threads asleep on the lock wake up to that news.
  *
@@ -24,17 +27,13 @@
 #define _GNU_SOURCE
 #include "process_heap.h"
 
-#include "calls.h"
-#include "fork.h"
 #include "format.h"
 #include "heap.h"
 #include "lock.h"
 #include "options.h"
 #include "report.h"
 #include "reserve.h"
-#include "thread_cache.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +48,10 @@ static int process_lock; /* 0 free, 1 taken, 2 taken with waiters */
 enum { HEAP_NEW = 0, HEAP_READY, HEAP_GIVEN_UP };
 static int heap_state;
 static int options_applied;
+static void (*on_give_up)(void);
+
+/* Published at each unlock for readers without the lock (process_heap.h). */
+uintptr_t heap_low, heap_span, heap_low2, heap_span2;
 
 /* Say `message` (a whole line), unless the heap was given up already: one
  * report, whatever happens after it.  Then give the heap up, wake every
@@ -61,9 +64,9 @@ static void give_up(const char *message)
     __atomic_store_n(&lock_waits_abandoned, 1, __ATOMIC_RELEASE);
     report_write(STDERR_FILENO, message, strlen(message)); /* never a cancellation point */
     report_write(STDERR_FILENO, "\n", 1);
-    cache_abandon_mine(); /* it may be half-way through a change */
+    if (on_give_up)
+        on_give_up(); /* the thread's cache, which it may be half-way through changing */
     lock_wake_all(&process_lock);
-    hmm_thread_cache.calls.in_call = 0;
 }
 
 int process_heap_given_up(void)
@@ -197,9 +200,35 @@ size_t process_heap_mmap_threshold(void)
     return __atomic_load_n(&shared_mmap_threshold, __ATOMIC_RELAXED);
 }
 
+/* The payload addresses of a segment's blocks, [*low, *low + *span). */
+static void segment_range(const hmm_segment *s, uintptr_t *low, uintptr_t *span)
+{
+    *low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
+    *span = s ? (uintptr_t)segment_end_marker(s) - *low : 0;
+}
+
+/* Store only on change: every thread's fast free reads these, and a write
+ * on every unlock would bounce their cache line between cores. */
+static void store_if_changed(uintptr_t *word, uintptr_t value)
+{
+    if (*word != value)
+        __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+
+static void publish_bounds(const hmm_heap *h)
+{
+    uintptr_t low, span;
+    segment_range(h->newest, &low, &span);
+    store_if_changed(&heap_low, low);
+    store_if_changed(&heap_span, span);
+    segment_range(h->segments != h->newest ? h->segments : NULL, &low, &span);
+    store_if_changed(&heap_low2, low);
+    store_if_changed(&heap_span2, span);
+}
+
 void process_heap_unlock(void)
 {
-    cache_note_heap_bounds(&process_heap);
+    publish_bounds(&process_heap);
     if (shared_mmap_threshold != process_heap.mmap_threshold) /* it adapts, and mallopt sets it */
         __atomic_store_n(&shared_mmap_threshold, process_heap.mmap_threshold, __ATOMIC_RELAXED);
     lock_give(&process_lock);
@@ -236,7 +265,6 @@ void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, vo
     hmm_heap *h = process_heap_lock();
     if (h) {
         hmm_heap_stats(h, out);
-        cache_add_stats(out);
         if (also)
             also(h, ctx);
         process_heap_unlock();
@@ -246,50 +274,38 @@ void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, vo
     out->reserve_bytes = reserve_bytes();
 }
 
-void process_heap_stats(struct hmm_stats *out)
-{
-    process_heap_stats_with(out, NULL, NULL);
-}
-
-/* The lock is held from prepare to parent or child: the thread is marked as
- * inside fork() meanwhile, so that a signal handler's malloc is served
- * elsewhere instead of waiting for the lock its own thread holds. */
 int process_heap_fork_prepare(void)
 {
-    if (!process_heap_lock())
-        return 0;
-    call_mark(CALL_FORK);
-    return 1;
+    return process_heap_lock() != NULL;
 }
 
 void process_heap_fork_parent(void)
 {
     process_heap_unlock();
-    call_leave();
 }
 
 void process_heap_fork_child(void)
 {
-    cache_after_fork_child();
-    cache_note_heap_bounds(&process_heap);
+    publish_bounds(&process_heap);
     process_lock = 0; /* no other thread exists to wake */
-    call_leave();
 }
 
-__attribute__((constructor)) static void process_heap_start(void)
+void process_heap_on_give_up(void (*fn)(void))
+{
+    on_give_up = fn;
+}
+
+uint32_t process_heap_start(void)
 {
     hmm_heap *h = process_heap_lock();
     if (h) {
         apply_options(h); /* in case the first allocation came before environ */
         process_heap_unlock();
     }
-
     size_t limit = option_default_size(OPTION_TCACHE);
     if (size_option(OPTION_TCACHE, &limit) && limit > 0xffff)
         limit = 0xffff;
     if (process_heap.check_level) /* every call must reach the checks */
         limit = 0;
-    cache_setup((uint32_t)limit);
-    report_prepare();
-    fork_handlers_register();
+    return (uint32_t)limit;
 }

@@ -12,6 +12,8 @@
 
 #include "hmm.h"
 
+#include <stdint.h>
+
 /* The heap with its lock held; NULL when the heap was given up after a
  * misuse report (nothing may touch it then: the reserve serves instead). */
 hmm_heap *process_heap_lock(void);
@@ -32,17 +34,34 @@ int process_heap_check_level(void);
 /* Report `line` (a whole line, "hmm: ..."), give the heap up and abort;
  * for misuse found outside the heap. */
 void process_heap_fatal(const char *line) __attribute__((noreturn));
-/* The heap's counters with the thread caches' added in. */
+/* The heap's counters (the thread caches' and the arenas' are added by the
+ * caller), and also(h, ctx) under the same hold of the lock, so that what
+ * it reads of the heap (and of the caches) agrees with the counters. */
 struct hmm_stats;
-void process_heap_stats(struct hmm_stats *out);
-/* The same, and also(h, ctx) under the same hold of the lock, so that what
- * it reads of the heap agrees with the counters. */
 void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx);
+
+/* Published at every unlock, for readers without the lock (the thread
+ * caches' fast free): the blocks of the newest segment (normally the one
+ * at the break) lie in [heap_low, heap_low + heap_span), and those of the
+ * oldest one, if that is another, in [heap_low2, heap_low2 + heap_span2)
+ * (a heap whose break got stuck has those two, mostly).  Hidden, so that
+ * the fast paths read each with one instruction. */
+extern __attribute__((visibility("hidden"))) uintptr_t heap_low, heap_span, heap_low2, heap_span2;
+
+/* Set the heap up and apply the HMM_* options (the library's constructor:
+ * the environment may not have been there at the first call); returns how
+ * many blocks a thread cache may park per class (HMM_TCACHE; 0 in check
+ * mode, where every call must reach the checks). */
+uint32_t process_heap_start(void);
+/* Called by the thread that gives the heap up, after its report: the
+ * thread caches forget what the thread may have been half-way through. */
+void process_heap_on_give_up(void (*fn)(void));
 /* Count a request refused before it reached the heap (failed_calls). */
 void process_heap_count_refused(void);
 
 /* For fork.c: hold the lock across fork (prepare returns 0 when the heap
- * was given up, and holds nothing then), and release it on either side. */
+ * was given up, and holds nothing then), and release it on either side
+ * (the child's publishes the bounds again: its caches changed). */
 int process_heap_fork_prepare(void);
 void process_heap_fork_parent(void);
 void process_heap_fork_child(void);

@@ -13,7 +13,6 @@
 #include <string.h>
 
 __thread thread_cache hmm_thread_cache __attribute__((tls_model("initial-exec")));
-uintptr_t cache_low, cache_span, cache_low2, cache_span2;
 uint64_t cache_key;
 static uint32_t cache_limit; /* HMM_TCACHE; set by cache_setup before any cache is active */
 
@@ -229,6 +228,7 @@ void cache_setup(uint32_t limit)
     h->stop_parking = flush_mine;
     h->reclaim = depot_drain;
     h->resume_parking = resume_mine;
+    process_heap_on_give_up(cache_abandon_mine);
     process_heap_unlock();
     cache_limit = limit;
     if (limit && pthread_key_create(&exit_key, cache_thread_exit) == 0)
@@ -272,32 +272,7 @@ void cache_abandon_mine(void)
         tc->bins[c] = NULL;
         tc->counts[c] = 0;
     }
-}
-
-/* The payload addresses of a segment's blocks, [*low, *low + *span). */
-static void segment_range(const hmm_segment *s, uintptr_t *low, uintptr_t *span)
-{
-    *low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
-    *span = s ? (uintptr_t)segment_end_marker(s) - *low : 0;
-}
-
-void cache_note_heap_bounds(const hmm_heap *h)
-{
-    uintptr_t low2, span2;
-    segment_range(h->segments != h->newest ? h->segments : NULL, &low2, &span2);
-    if (cache_low2 != low2)
-        cache_low2 = low2;
-    if (cache_span2 != span2)
-        cache_span2 = span2;
-    const hmm_segment *s = h->newest;
-    uintptr_t low = s ? (uintptr_t)block_payload(segment_first_block(s)) : 0;
-    uintptr_t high = s ? (uintptr_t)segment_end_marker(s) : 0;
-    /* Store only on change: every thread's fast free reads these, and a
-     * write on every unlock would bounce their cache line between cores. */
-    if (cache_low != low)
-        cache_low = low;
-    if (cache_span != high - low)
-        cache_span = high - low;
+    tc->calls.in_call = CALL_NONE; /* its SIGABRT handler may allocate: from the reserve */
 }
 
 /* Nothing is carved ahead for the cache: blocks carved together for one

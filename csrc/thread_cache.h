@@ -36,6 +36,7 @@
 #include "block.h"
 #include "calls.h"
 #include "heap.h"
+#include "process_heap.h"
 
 #include <stdint.h>
 
@@ -94,20 +95,13 @@ static inline void call_leave(void)
     hmm_thread_cache.calls.in_call = CALL_NONE;
 }
 
-/* Set by the process heap, under its lock: the blocks of the newest segment
- * (normally the one at the break) lie in [cache_low, cache_low + cache_span),
- * and those of the oldest one, if that is another, in [cache_low2, cache_low2
- * + cache_span2) (a heap whose break got stuck has those two, mostly).  A
- * pointer outside both goes the slow way. */
-/* Hidden, so that the fast paths read them with one instruction. */
-#define CACHE_HIDDEN __attribute__((visibility("hidden")))
-extern CACHE_HIDDEN uintptr_t cache_low, cache_span, cache_low2, cache_span2;
-
+/* Does p lie in the process heap's newest segments (process_heap.h), whose
+ * blocks the caches park?  A pointer outside both goes the slow way. */
 static inline int cache_covers(uintptr_t p)
 {
-    return p - cache_low < cache_span || p - cache_low2 < cache_span2;
+    return p - heap_low < heap_span || p - heap_low2 < heap_span2;
 }
-extern CACHE_HIDDEN uint64_t cache_key; /* the secret marking parked blocks */
+extern __attribute__((visibility("hidden"))) uint64_t cache_key; /* the secret marking parked blocks */
 
 /* A parked block's link to the next one in its bin is sealed (block.h), as
  * the heap's free-list links are. */
@@ -240,7 +234,6 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
 void cache_start_if_new(void);
 
 /* Called with the process lock held. */
-void cache_note_heap_bounds(const hmm_heap *h);
 /* After a slow malloc: a cache the heap's drain turned off comes back. */
 void cache_after_slow_malloc(hmm_heap *h);
 /* Before the slow free of a block that cache_put found CACHE_BIN_FULL:
