@@ -13,7 +13,7 @@
  *   - a thread uses the process heap until it finds that heap's lock held
  *     by another thread on a medium or aligned request; from then on it has
  *     an arena (one that its threads have left, else a new one while there
- *     are fewer than ARENA_MAX, else the next in turn), and keeps it until
+ *     are fewer than 8 per core, else the next in turn), and keeps it until
  *     it exits.  A program with one thread, or threads that seldom meet,
  *     never makes one.
  *   - an arena is a heap of the same core, with the process heap's policy
@@ -22,8 +22,8 @@
  *     pages are touched only as its break moves up, and given back as it
  *     moves down (trimming, as on the process heap).
  *   - every block of an arena lies in its span, so free() finds the heap of
- *     a pointer by comparing it with at most ARENA_MAX spans, which never
- *     change once made: no lock, O(1).  A pointer in no span belongs to the
+ *     a pointer by comparing it with the spans made (ARENA_MAX at most),
+ *     which never change once made: no lock, O(1).  A pointer in no span belongs to the
  *     process heap, which checks it as before; one in a span, to that
  *     arena's heap, which checks it the same way.
  *   - an arena has no mapped blocks: requests from the mmap threshold up go
@@ -63,7 +63,8 @@ static hmm_arena arenas[ARENA_MAX];
  * all the time: every free and realloc reads these. */
 static char *arena_bases[ARENA_MAX] __attribute__((aligned(64)));
 static unsigned arena_count;         /* made: read without a lock, so published last */
-static unsigned arena_max = ARENA_MAX;
+static unsigned arena_max;           /* under making_lock, once arena_max_set */
+static int arena_max_set;            /* else ARENAS_PER_CORE per core, found at the first */
 static unsigned arena_turn;          /* the next to hand out once all are made */
 static int making_lock;              /* one thread makes an arena at a time */
 static __thread hmm_arena *my_arena __attribute__((tls_model("initial-exec")));
@@ -121,6 +122,11 @@ static void arena_misuse(hmm_heap *h)
 static hmm_arena *arena_make(void)
 {
     unsigned n = __atomic_load_n(&arena_count, __ATOMIC_ACQUIRE);
+    if (!arena_max_set) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        arena_max = cores > 0 && cores < ARENA_MAX / ARENAS_PER_CORE ? (unsigned)cores * ARENAS_PER_CORE : ARENA_MAX;
+        arena_max_set = 1;
+    }
     if (n >= arena_max)
         return NULL;
     /* Reserved, not committed: MAP_NORESERVE pages cost nothing until
@@ -249,7 +255,11 @@ void arenas_each(void (*apply)(hmm_heap *h, void *ctx), void *ctx)
 
 void arenas_set_max(unsigned max)
 {
-    __atomic_store_n(&arena_max, max < ARENA_MAX ? max : ARENA_MAX, __ATOMIC_RELAXED);
+    if (!lock_take(&making_lock))
+        return;
+    arena_max = max < ARENA_MAX ? max : ARENA_MAX;
+    arena_max_set = 1;
+    lock_give(&making_lock);
 }
 
 /* ---- fork --------------------------------------------------------------- */

@@ -10,7 +10,10 @@
 
 #include <stddef.h>
 
-#define ARENA_MAX 8                    /* at most (mallopt(M_ARENA_MAX) lowers it) */
+/* At most 8 per core, as glibc makes on 64-bit machines, and never more
+ * than ARENA_MAX (mallopt(M_ARENA_MAX) sets the cap). */
+#define ARENA_MAX 64
+#define ARENAS_PER_CORE 8
 #define ARENA_SPAN ((size_t)64 << 20)  /* address space each reserves, as glibc's */
 
 /* The heap for a medium or aligned request of `size` bytes from this
