@@ -19,6 +19,9 @@ hmm_block *depot_take(unsigned c);
 /* Keep such a batch: 1, or 0 when the class is full (the caller frees its
  * blocks into the heap). */
 int depot_give(unsigned c, hmm_block *batch);
+/* Has any batch ever been given?  Never, in a program of one thread: its
+ * cache misses then skip the depot altogether. */
+int depot_ever_given(void);
 
 /* With the process lock held: */
 /* every batch back into the heap (to trim, drain or before growing the

@@ -215,8 +215,16 @@ static void store_if_changed(uintptr_t *word, uintptr_t value)
         __atomic_store_n(word, value, __ATOMIC_RELAXED);
 }
 
+/* Segments change only as the heap grows or trims, which its counters
+ * count: at most unlocks nothing changed, and nothing is worked out. */
+static uint64_t published_changes = UINT64_MAX;
+
 static void publish_bounds(const hmm_heap *h)
 {
+    uint64_t changes = h->counters.grow_calls + h->counters.trim_calls;
+    if (changes == published_changes)
+        return;
+    published_changes = changes;
     uintptr_t low, span;
     segment_range(h->newest, &low, &span);
     store_if_changed(&heap_low, low);
@@ -286,6 +294,7 @@ void process_heap_fork_parent(void)
 
 void process_heap_fork_child(void)
 {
+    published_changes = UINT64_MAX; /* the caches changed: publish again */
     publish_bounds(&process_heap);
     process_lock = 0; /* no other thread exists to wake */
 }

@@ -146,10 +146,18 @@ static int cache_holds(hmm_heap *h, const hmm_block *b)
  * lock held the segments cannot change, so the link can be checked to lead
  * into the heap as well: an overwritten one reveals a random address,
  * aligned one time in sixteen, but almost never inside a segment. */
+/* Most parked blocks lie in the newest segment: a look at its bounds, as
+ * they are now, before the segment map. */
+static int in_newest_segment(const hmm_heap *h, const hmm_block *b)
+{
+    const hmm_segment *s = h->newest;
+    return s && b >= segment_first_block(s) && b < segment_end_marker(s);
+}
+
 static hmm_block *cache_next_locked(hmm_heap *h, hmm_block *b)
 {
     hmm_block *next = link_seal(&b->next_free, b->next_free);
-    if (__builtin_expect(link_misaligned(next) || (next && !heap_segment_of(h, next)), 0)) {
+    if (__builtin_expect(link_misaligned(next) || (next && !in_newest_segment(h, next) && !heap_segment_of(h, next)), 0)) {
         misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
         abort(); /* the process heap's handler aborts already */
     }
@@ -235,7 +243,7 @@ void cache_setup(uint32_t limit)
         exit_key_ready = 1;
 }
 
-void cache_start_if_new(void)
+void cache_start(void)
 {
     thread_cache *tc = &hmm_thread_cache;
     if (tc->state != CACHE_NEW || !exit_key_ready)
@@ -289,7 +297,7 @@ void cache_after_slow_malloc(hmm_heap *h)
 int cache_refill_from_depot(size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
-    if (!tc->limit || size > CACHE_MAX_REQUEST)
+    if (!depot_ever_given() || !tc->limit || size > CACHE_MAX_REQUEST)
         return 0;
     unsigned c = cache_class(block_size_for(size));
     if (tc->bins[c] || tc->limit < DEPOT_BATCH)

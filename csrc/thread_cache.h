@@ -231,7 +231,13 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
 }
 
 /* Slow-path hooks, called with the process lock NOT held. */
-void cache_start_if_new(void);
+void cache_start(void);
+/* A thread's cache comes to life on its first slow call. */
+static inline void cache_start_if_new(void)
+{
+    if (__builtin_expect(hmm_thread_cache.state == CACHE_NEW, 0))
+        cache_start();
+}
 
 /* Called with the process lock held. */
 /* After a slow malloc: a cache the heap's drain turned off comes back. */
