@@ -51,12 +51,7 @@ typedef struct depot_class {
 } depot_class;
 
 static depot_class depot[CACHE_CLASSES];
-static int ever_given;
-
-int depot_ever_given(void)
-{
-    return __atomic_load_n(&ever_given, __ATOMIC_RELAXED);
-}
+int depot_given;
 
 static void class_lock(depot_class *d)
 {
@@ -94,8 +89,8 @@ int depot_give(unsigned c, hmm_block *batch)
     depot_class *d = &depot[c];
     if (__atomic_load_n(&d->count, __ATOMIC_RELAXED) >= DEPOT_MAX_BATCHES)
         return 0;
-    if (!__atomic_load_n(&ever_given, __ATOMIC_RELAXED))
-        __atomic_store_n(&ever_given, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&depot_given, __ATOMIC_RELAXED))
+        __atomic_store_n(&depot_given, 1, __ATOMIC_RELAXED);
     class_lock(d);
     int kept = d->count < DEPOT_MAX_BATCHES;
     if (kept)

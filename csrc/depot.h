@@ -20,8 +20,12 @@ hmm_block *depot_take(unsigned c);
  * blocks into the heap). */
 int depot_give(unsigned c, hmm_block *batch);
 /* Has any batch ever been given?  Never, in a program of one thread: its
- * cache misses then skip the depot altogether. */
-int depot_ever_given(void);
+ * cache misses then skip the depot altogether (a test inlined in them). */
+extern __attribute__((visibility("hidden"))) int depot_given;
+static inline int depot_ever_given(void)
+{
+    return __atomic_load_n(&depot_given, __ATOMIC_RELAXED);
+}
 
 /* With the process lock held: */
 /* every batch back into the heap (to trim, drain or before growing the

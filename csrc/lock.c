@@ -20,7 +20,7 @@ static inline void cpu_relax(void)
 /* Wait for the lock: 1 once taken, 0 if waiting was abandoned meanwhile
  * (then the lock may never come free: its holder may be a thread that a
  * signal interrupted, on its way to abort). */
-static __attribute__((noinline)) int lock_wait(int *lock)
+__attribute__((noinline)) int lock_wait(int *lock)
 {
     /* A lock is held for a few hundred instructions at most: spin a
      * little before paying for a sleep and a wake-up. */
@@ -48,29 +48,12 @@ static __attribute__((noinline)) int lock_wait(int *lock)
     return taken;
 }
 
-int lock_try(int *lock)
-{
-    int expected = 0;
-    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-int lock_take(int *lock)
-{
-    return lock_try(lock) || lock_wait(lock);
-}
-
 /* Out of line: the uncontended unlock keeps no registers for it. */
-static __attribute__((noinline, cold)) void lock_wake(int *lock)
+__attribute__((noinline, cold)) void lock_wake(int *lock)
 {
     int saved_errno = errno;
     syscall(SYS_futex, lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     errno = saved_errno;
-}
-
-void lock_give(int *lock)
-{
-    if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
-        lock_wake(lock);
 }
 
 void lock_wake_all(int *lock)

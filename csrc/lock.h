@@ -14,11 +14,28 @@
  * waiters stop waiting, since the holder may never give the lock back. */
 extern int lock_waits_abandoned __attribute__((visibility("hidden")));
 
-/* 1 once taken; 0 if waiting was abandoned meanwhile. */
-int lock_take(int *lock);
+/* The slow halves, out of line. */
+int lock_wait(int *lock);
+void lock_wake(int *lock);
+
 /* 1 if taken at once; 0 if another thread holds it. */
-int lock_try(int *lock);
-void lock_give(int *lock);
+static inline int lock_try(int *lock)
+{
+    int expected = 0;
+    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/* 1 once taken; 0 if waiting was abandoned meanwhile. */
+static inline int lock_take(int *lock)
+{
+    return lock_try(lock) || lock_wait(lock);
+}
+
+static inline void lock_give(int *lock)
+{
+    if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
+        lock_wake(lock);
+}
 /* Wake every thread asleep on the lock (they find waiting abandoned). */
 void lock_wake_all(int *lock);
 

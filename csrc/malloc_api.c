@@ -30,6 +30,7 @@
 #include "arena.h"
 #include "block.h"
 #include "calls.h"
+#include "depot.h"
 #include "fork.h"
 #include "format.h"
 #include "heap.h"
@@ -240,7 +241,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
     cache_start_if_new();
     if (size > CACHE_MAX_REQUEST)
         return medium_malloc(size);
-    if (cache_refill_from_depot(size)) { /* no lock: a batch other threads gave */
+    if (depot_ever_given() && cache_refill_from_depot(size)) { /* no lock: a batch other threads gave */
         void *p = cache_take(size);
         if (p)
             return p;

@@ -55,20 +55,6 @@ void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high)
         p->high = high;
 }
 
-void placement_insert(hmm_placement *p, hmm_block *b)
-{
-    p->ops->insert(p, b);
-}
-
-void placement_remove(hmm_placement *p, hmm_block *b)
-{
-    p->ops->remove(p, b);
-}
-
-hmm_block *placement_find(hmm_placement *p, size_t size)
-{
-    return p->ops->find(p, size);
-}
 
 static int known_policy(const hmm_placement_ops *ops)
 {

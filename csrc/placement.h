@@ -92,9 +92,9 @@ void placement_init(hmm_placement *p, const hmm_placement_ops *ops);
 void placement_add_bounds(hmm_placement *p, uintptr_t low, uintptr_t high);
 /* The heap's policy's operations (see hmm_placement_ops).  Free blocks
  * only: find never walks blocks in use. */
-void placement_insert(hmm_placement *p, hmm_block *b);
-void placement_remove(hmm_placement *p, hmm_block *b);
-hmm_block *placement_find(hmm_placement *p, size_t size);
+static inline void placement_insert(hmm_placement *p, hmm_block *b) { p->ops->insert(p, b); }
+static inline void placement_remove(hmm_placement *p, hmm_block *b) { p->ops->remove(p, b); }
+static inline hmm_block *placement_find(hmm_placement *p, size_t size) { return p->ops->find(p, size); }
 void placement_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx);
 /* For the checker; an ops pointer that is none of the policies counts too. */
 unsigned placement_check(const hmm_placement *p);

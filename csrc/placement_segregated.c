@@ -95,20 +95,26 @@ static void segregated_insert(hmm_placement *p, hmm_block *b)
 
 static void segregated_remove(hmm_placement *p, hmm_block *b)
 {
-    size_class c = class_of(block_size(b));
-    hmm_block **head = &p->classes[c.fl][c.sl];
     hmm_block *next = next_of(p, b);
     hmm_block *prev = prev_of(p, b);
+    if (prev) { /* inside its list: its class is not needed */
+        if (!links_back(b, next, prev, NULL)) {
+            p->on_corrupt(p, b);
+            return;
+        }
+        if (next)
+            set_prev(next, prev);
+        set_next(prev, next);
+        return;
+    }
+    size_class c = class_of(block_size(b));
+    hmm_block **head = &p->classes[c.fl][c.sl];
     if (!links_back(b, next, prev, head)) {
         p->on_corrupt(p, b);
         return;
     }
     if (next)
         set_prev(next, prev);
-    if (prev) {
-        set_next(prev, next);
-        return;
-    }
     *head = next;
     if (next)
         return;

@@ -219,12 +219,8 @@ static void store_if_changed(uintptr_t *word, uintptr_t value)
  * count: at most unlocks nothing changed, and nothing is worked out. */
 static uint64_t published_changes = UINT64_MAX;
 
-static void publish_bounds(const hmm_heap *h)
+static __attribute__((noinline)) void publish_changed_bounds(const hmm_heap *h)
 {
-    uint64_t changes = h->counters.grow_calls + h->counters.trim_calls;
-    if (changes == published_changes)
-        return;
-    published_changes = changes;
     uintptr_t low, span;
     segment_range(h->newest, &low, &span);
     store_if_changed(&heap_low, low);
@@ -232,6 +228,15 @@ static void publish_bounds(const hmm_heap *h)
     segment_range(h->segments != h->newest ? h->segments : NULL, &low, &span);
     store_if_changed(&heap_low2, low);
     store_if_changed(&heap_span2, span);
+}
+
+static inline void publish_bounds(const hmm_heap *h)
+{
+    uint64_t changes = h->counters.grow_calls + h->counters.trim_calls;
+    if (changes != published_changes) {
+        published_changes = changes;
+        publish_changed_bounds(h);
+    }
 }
 
 void process_heap_unlock(void)

@@ -297,7 +297,7 @@ void cache_after_slow_malloc(hmm_heap *h)
 int cache_refill_from_depot(size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
-    if (!depot_ever_given() || !tc->limit || size > CACHE_MAX_REQUEST)
+    if (!tc->limit || size > CACHE_MAX_REQUEST)
         return 0;
     unsigned c = cache_class(block_size_for(size));
     if (tc->bins[c] || tc->limit < DEPOT_BATCH)
