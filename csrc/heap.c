@@ -550,9 +550,12 @@ static void claim_block(hmm_heap *h, hmm_block *b, size_t want)
         return;
     }
     block_set(b, want, 1);
+    /* The rest is filed as it is: b was free, so nothing free lies after
+     * it (free neighbours are always merged), and b is in use now. */
     hmm_block *rest = (hmm_block *)((char *)b + want);
-    rest->size_flags = HMM_PREV_IN_USE; /* all release_block keeps of it */
-    release_block(h, rest, have - want);
+    rest->size_flags = HMM_PREV_IN_USE; /* block_mark_free keeps this bit */
+    block_mark_free(rest, have - want, 0);
+    put_free(h, rest);
 }
 
 /* A new block in use was made of b: count it. */
