@@ -297,6 +297,8 @@ HMM_EXPORT void *malloc(size_t size)
 
 static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
 {
+    if (!ptr)
+        return;
     if (reserve_holds(ptr)) {
         free_elsewhere(ptr, 0);
         return;
@@ -358,12 +360,10 @@ HMM_EXPORT void free(void *ptr)
         return;
     }
     call_mark(CALL_FREE);
-    if (__builtin_expect(ptr != NULL, 1)) {
-        int parked = cache_put(ptr);
-        if (__builtin_expect(parked != CACHE_PARKED, 0)) {
-            free_slow_leave(ptr, parked == CACHE_BIN_FULL);
-            return;
-        }
+    int parked = cache_put(ptr); /* NULL is not ours: free_slow takes it */
+    if (__builtin_expect(parked != CACHE_PARKED, 0)) {
+        free_slow_leave(ptr, parked == CACHE_BIN_FULL);
+        return;
     }
     call_leave();
 }

@@ -51,7 +51,7 @@ static int options_applied;
 static void (*on_give_up)(void);
 
 /* Published at each unlock for readers without the lock (process_heap.h). */
-uintptr_t heap_low, heap_span, heap_low2, heap_span2;
+uintptr_t heap_low, heap_units, heap_low2, heap_units2;
 
 /* Say `message` (a whole line), unless the heap was given up already: one
  * report, whatever happens after it.  Then give the heap up, wake every
@@ -224,10 +224,10 @@ static __attribute__((noinline)) void publish_changed_bounds(const hmm_heap *h)
     uintptr_t low, span;
     segment_range(h->newest, &low, &span);
     store_if_changed(&heap_low, low);
-    store_if_changed(&heap_span, span);
+    store_if_changed(&heap_units, span / HMM_ALIGNMENT);
     segment_range(h->segments != h->newest ? h->segments : NULL, &low, &span);
     store_if_changed(&heap_low2, low);
-    store_if_changed(&heap_span2, span);
+    store_if_changed(&heap_units2, span / HMM_ALIGNMENT);
 }
 
 static inline void publish_bounds(const hmm_heap *h)

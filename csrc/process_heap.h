@@ -41,12 +41,14 @@ struct hmm_stats;
 void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx);
 
 /* Published at every unlock, for readers without the lock (the thread
- * caches' fast free): the blocks of the newest segment (normally the one
- * at the break) lie in [heap_low, heap_low + heap_span), and those of the
- * oldest one, if that is another, in [heap_low2, heap_low2 + heap_span2)
- * (a heap whose break got stuck has those two, mostly).  Hidden, so that
- * the fast paths read each with one instruction. */
-extern __attribute__((visibility("hidden"))) uintptr_t heap_low, heap_span, heap_low2, heap_span2;
+ * caches' fast free): the payloads of the newest segment's blocks (normally
+ * the one at the break) lie in [heap_low, heap_low + 16 * heap_units), and
+ * those of the oldest one, if that is another, in [heap_low2, heap_low2 +
+ * 16 * heap_units2) (a heap whose break got stuck has those two, mostly).
+ * The spans are in 16-byte units so that one test also rejects a
+ * misaligned pointer (thread_cache.h, cache_covers).  Hidden, so that the
+ * fast paths read each with one instruction. */
+extern __attribute__((visibility("hidden"))) uintptr_t heap_low, heap_units, heap_low2, heap_units2;
 
 /* Set the heap up and apply the HMM_* options (the library's constructor:
  * the environment may not have been there at the first call); returns how

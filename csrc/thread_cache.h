@@ -95,11 +95,19 @@ static inline void call_leave(void)
     hmm_thread_cache.calls.in_call = CALL_NONE;
 }
 
-/* Does p lie in the process heap's newest segments (process_heap.h), whose
- * blocks the caches park?  A pointer outside both goes the slow way. */
+/* Is p a 16-aligned address in the process heap's newest segments
+ * (process_heap.h), whose blocks the caches park?  A pointer outside both
+ * goes the slow way. */
 static inline int cache_covers(uintptr_t p)
 {
-    return p - heap_low < heap_span || p - heap_low2 < heap_span2;
+    /* Rotated right by 4, an offset is its count of 16-byte units when it
+     * is a multiple of 16, and a huge number when not: one test for "in
+     * the segment, and aligned", NULL failing it too. */
+    uintptr_t a = p - heap_low;
+    if (__builtin_expect(((a >> 4) | (a << (sizeof a * 8 - 4))) < heap_units, 1))
+        return 1;
+    uintptr_t b = p - heap_low2; /* a heap whose break got stuck: seldom */
+    return ((b >> 4) | (b << (sizeof b * 8 - 4))) < heap_units2;
 }
 extern __attribute__((visibility("hidden"))) uint64_t cache_key; /* the secret marking parked blocks */
 
@@ -169,7 +177,7 @@ static inline int cache_put(void *ptr)
     uintptr_t p = (uintptr_t)ptr;
     /* Plain loads: these words change only under the lock, and a stale
      * pair can only send a pointer the slow (checking) way. */
-    if ((p & (HMM_ALIGNMENT - 1)) || !cache_covers(p))
+    if (!cache_covers(p)) /* also NULL and misaligned pointers */
         return CACHE_NOT_OURS;
     hmm_block *b = block_of(ptr);
     if (block_marked_parked(b, cache_key))
@@ -216,7 +224,7 @@ static inline int cache_realloc_in_place(void *ptr, size_t size)
 {
     thread_cache *tc = &hmm_thread_cache;
     uintptr_t p = (uintptr_t)ptr;
-    if (!tc->limit || (p & (HMM_ALIGNMENT - 1)) || !cache_covers(p) ||
+    if (!tc->limit || !cache_covers(p) ||
         size - 1 > HMM_MAX_REQUEST)
         return 0;
     hmm_block *b = block_of(ptr);
