@@ -97,7 +97,8 @@ static void account_heap(hmm_heap *h, size_t grown, size_t shrunk)
 /* Is b the last block of the break segment? */
 static int at_top(const hmm_heap *h, const hmm_block *b)
 {
-    return h->break_segment && block_next(b) == segment_end_marker(h->break_segment);
+    /* h->end is where the break segment ends, its end marker just before. */
+    return h->break_segment && (char *)block_next(b) == h->end - HMM_END_MARKER_SIZE;
 }
 
 /* File the free block b: as the top, or with placement. */
@@ -174,7 +175,7 @@ static void fill_released(hmm_heap *h, hmm_block *b, size_t size)
         guard_fill_free((char *)b + HMM_HEADER_SIZE, (char *)b + size);
 }
 
-static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
+static inline __attribute__((always_inline)) hmm_block *merge_and_file(hmm_heap *h, hmm_block *b, size_t size)
 {
     /* A block the program frees is in use and whole; a split's tail, a
      * memalign lead or new memory is not.  Only the first has a size a
@@ -202,6 +203,13 @@ static hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
     block_mark_free(b, size, freed_by_program && size == own); /* grown by a merge: not its own size */
     put_free(h, b);
     return b;
+}
+
+/* The same, out of line, for the callers off the hot path (heap_free_block
+ * has it inline: every free the caches give back goes through it). */
+static __attribute__((noinline)) hmm_block *release_block(hmm_heap *h, hmm_block *b, size_t size)
+{
+    return merge_and_file(h, b, size);
 }
 
 /* Shrink the in-use block b to `want` bytes, freeing the tail if it is big
@@ -655,7 +663,7 @@ void heap_free_block(hmm_heap *h, hmm_block *b)
     if (__builtin_expect(h->perturb, 0) && !h->check_level) /* as glibc's free_perturb */
         memset(block_payload(b), h->perturb, block_usable(b));
     fill_released(h, b, block_size(b));
-    b = release_block(h, b, block_size(b));
+    b = merge_and_file(h, b, block_size(b));
     if (b == h->top && block_size(b) >= h->trim_threshold && trim_due(h))
         trim_top(h, h->top_pad);
     if (h->stop_parking && segment_bytes_in_use(h) < h->drain_mark)

@@ -191,7 +191,11 @@ static inline int segment_map_usable(const hmm_heap *h) { return h->segment_map.
 hmm_segment *segment_map_find(const hmm_heap *h, const void *p);
 
 /* large.c */
-int large_wanted(const hmm_heap *h, size_t size);
+/* Does a request of `size` bytes get a mapping of its own? */
+static inline int large_wanted(const hmm_heap *h, size_t size)
+{
+    return size >= h->mmap_threshold && h->source->map && h->counters.mapped_blocks < h->mmap_max;
+}
 void *large_alloc(hmm_heap *h, size_t size, size_t alignment);
 void large_free(hmm_heap *h, hmm_block *b);
 /* Resize a mapped block for `size` bytes; the block (maybe moved) or NULL,

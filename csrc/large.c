@@ -158,11 +158,6 @@ void large_each(const hmm_heap *h, void (*visit)(hmm_block *b, void *ctx), void 
 static char *mapping_of(const hmm_block *b) { return (char *)b - b->prev_size; }
 static size_t mapping_length(const hmm_block *b) { return b->prev_size + block_size(b); }
 
-int large_wanted(const hmm_heap *h, size_t size)
-{
-    return h->source->map && size >= h->mmap_threshold && h->counters.mapped_blocks < h->mmap_max;
-}
-
 void *large_alloc(hmm_heap *h, size_t size, size_t alignment)
 {
     size_t page = h->source->page_size;
