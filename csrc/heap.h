@@ -161,6 +161,11 @@ struct hmm_heap {
 
 void heap_init(hmm_heap *h, hmm_source *source);
 
+/* The libc call about to be served, for the misuse reports of what the
+ * caller does to the heap before the call's own entry point (a flush of
+ * parked blocks before a free, a drain before malloc_trim). */
+static inline void heap_serving(hmm_heap *h, enum hmm_call call) { h->call = call; }
+
 /* Set the process's secret (block.h) from `seed`, unless it is set already;
  * call before the first heap is made.  heap_init() falls back on a weaker
  * secret of its own. */

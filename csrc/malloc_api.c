@@ -315,7 +315,7 @@ static __attribute__((noinline)) void free_slow(void *ptr, int bin_full)
         errno = saved_errno;
         return;
     }
-    h->call = CALL_FREE; /* the flush frees blocks too */
+    heap_serving(h, CALL_FREE); /* the flush frees blocks too */
     if (bin_full)
         cache_flush_half(h, ptr);
     hmm_heap_free(h, ptr);

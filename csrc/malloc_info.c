@@ -165,7 +165,7 @@ typedef struct trim_job {
 static void trim_arena(hmm_heap *h, void *ctx)
 {
     trim_job *job = ctx;
-    h->call = CALL_MALLOC_TRIM;
+    heap_serving(h, CALL_MALLOC_TRIM);
     job->released |= hmm_heap_trim(h, job->pad);
 }
 
@@ -176,7 +176,7 @@ HMM_EXPORT int malloc_trim(size_t pad)
     trim_job job = {pad, 0};
     hmm_heap *h = process_heap_lock();
     if (h) {
-        h->call = CALL_MALLOC_TRIM;
+        heap_serving(h, CALL_MALLOC_TRIM);
         depot_drain(h); /* the batches the threads gave away pin memory too */
         job.released = hmm_heap_trim(h, pad);
         process_heap_unlock();

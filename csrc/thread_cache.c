@@ -67,7 +67,7 @@ static void cache_thread_exit(void *arg)
         call_leave();
         return;
     }
-    h->call = CALL_FREE;
+    heap_serving(h, CALL_FREE);
     tc->limit = 0; /* the blocks below are freed here: no flush_mine meanwhile */
     for (unsigned c = 0; c < CACHE_CLASSES; c++)
         flush_bin(h, tc, c, 0);
@@ -75,7 +75,7 @@ static void cache_thread_exit(void *arg)
         void *p = tc->calls.deferred_frees[i];
         hmm_heap *owner = arena_holds(p) ? heap_lock_for_pointer(p) : h; /* after the process heap's lock */
         if (owner) {
-            owner->call = CALL_FREE;
+            heap_serving(owner, CALL_FREE);
             hmm_heap_free(owner, p); /* checked as any free */
             if (owner != h)
                 heap_unlock(owner);
@@ -101,7 +101,7 @@ void cache_corrupt(hmm_block *b)
 {
     hmm_heap *h = process_heap_lock();
     if (h) {
-        h->call = CALL_MALLOC;
+        heap_serving(h, CALL_MALLOC);
         misuse_report(h, HMM_FAULT_CORRUPT_FREE_LIST, block_payload(b), NULL, 0);
     }
     abort(); /* the process heap's handler aborts already */
