@@ -213,22 +213,25 @@ hmm_heap *heap_lock_for_request(size_t size, int may_move)
     return size < process_heap_mmap_threshold() ? arena_lock(a) : process_heap_lock();
 }
 
-int arena_holds(const void *p)
+/* The arena whose span holds p, or NULL. */
+static hmm_arena *arena_of(const void *p)
 {
     unsigned n = __atomic_load_n(&arena_count, __ATOMIC_ACQUIRE);
     for (unsigned i = 0; i < n; i++)
         if ((uintptr_t)p - (uintptr_t)arena_bases[i] < ARENA_SPAN)
-            return 1;
-    return 0;
+            return &arenas[i];
+    return NULL;
+}
+
+int arena_holds(const void *p)
+{
+    return arena_of(p) != NULL;
 }
 
 hmm_heap *heap_lock_for_pointer(const void *ptr)
 {
-    unsigned n = __atomic_load_n(&arena_count, __ATOMIC_ACQUIRE);
-    for (unsigned i = 0; i < n; i++)
-        if ((uintptr_t)ptr - (uintptr_t)arena_bases[i] < ARENA_SPAN)
-            return arena_lock(&arenas[i]);
-    return process_heap_lock();
+    hmm_arena *a = arena_of(ptr);
+    return a ? arena_lock(a) : process_heap_lock();
 }
 
 void heap_unlock(hmm_heap *h)

@@ -219,20 +219,36 @@ static int may_use_arena(void)
     return hmm_thread_cache.state == CACHE_ACTIVE;
 }
 
+/* serve(h, a, b) on h, which is locked, then unlocked; what an arena has
+ * no room for (its span is full), the process heap serves. */
+typedef void *serve_fn(hmm_heap *h, size_t a, size_t b);
+
+static void *serve_or_retry(hmm_heap *h, serve_fn *serve, size_t a, size_t b)
+{
+    void *p = serve(h, a, b);
+    int arena = heap_is_arena(h);
+    heap_unlock(h);
+    if (!p && arena && (h = process_heap_lock()) != NULL) {
+        p = serve(h, a, b);
+        process_heap_unlock();
+    }
+    return p;
+}
+
+static void *serve_alloc(hmm_heap *h, size_t size, size_t unused)
+{
+    (void)unused;
+    return hmm_heap_alloc(h, size);
+}
+
 /* A medium request (above what the caches hold): the thread's arena, if
- * it has one, and the process heap when the arena has no room. */
+ * it has one. */
 static void *medium_malloc(size_t size)
 {
     hmm_heap *h = heap_lock_for_request(size, may_use_arena());
     if (!h)
         return alloc_elsewhere(size, HMM_ALIGNMENT);
-    void *p = hmm_heap_alloc(h, size);
-    int arena = heap_is_arena(h);
-    heap_unlock(h);
-    if (!p && arena && (h = process_heap_lock()) != NULL) {
-        p = hmm_heap_alloc(h, size);
-        process_heap_unlock();
-    }
+    void *p = serve_or_retry(h, serve_alloc, size, 0);
     return p ? p : nomem();
 }
 
@@ -395,13 +411,7 @@ static void *do_calloc(size_t nmemb, size_t size)
                                                           : heap_lock_for_request(total, may_use_arena());
     if (!h)
         return calloc_elsewhere(nmemb, size);
-    void *p = hmm_heap_calloc(h, nmemb, size);
-    int arena = heap_is_arena(h);
-    heap_unlock(h);
-    if (!p && arena && (h = process_heap_lock()) != NULL) {
-        p = hmm_heap_calloc(h, nmemb, size);
-        process_heap_unlock();
-    }
+    void *p = serve_or_retry(h, hmm_heap_calloc, nmemb, size);
     return p ? p : nomem();
 }
 
@@ -508,18 +518,7 @@ static void *aligned(enum hmm_call call, size_t alignment, size_t size)
         }
     }
     hmm_heap *h = heap_lock_for_request(size, may_use_arena());
-    void *p;
-    if (h) {
-        p = hmm_heap_memalign(h, alignment, size);
-        int arena = heap_is_arena(h);
-        heap_unlock(h);
-        if (!p && arena && (h = process_heap_lock()) != NULL) {
-            p = hmm_heap_memalign(h, alignment, size);
-            process_heap_unlock();
-        }
-    } else {
-        p = reserve_alloc(size, alignment);
-    }
+    void *p = h ? serve_or_retry(h, hmm_heap_memalign, alignment, size) : reserve_alloc(size, alignment);
     call_leave();
     return p;
 }

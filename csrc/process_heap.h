@@ -40,8 +40,8 @@ void process_heap_fatal(const char *line) __attribute__((noreturn));
 struct hmm_stats;
 void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, void *ctx), void *ctx);
 
-/* Published at every unlock, for readers without the lock (the thread
- * caches' fast free): the payloads of the newest segment's blocks (normally
+/* Published at the unlock after they changed, for readers without the lock
+ * (the thread caches' fast free): the payloads of the newest segment's blocks (normally
  * the one at the break) lie in [heap_low, heap_low + 16 * heap_units), and
  * those of the oldest one, if that is another, in [heap_low2, heap_low2 +
  * 16 * heap_units2) (a heap whose break got stuck has those two, mostly).
