@@ -43,6 +43,7 @@ CORE_SOURCES = [
     "validate.c",
     "format.c",
     "option_table.c",
+    "trace_read.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.
 PRELOAD_SOURCES = CORE_SOURCES + [
@@ -58,6 +59,15 @@ PRELOAD_SOURCES = CORE_SOURCES + [
     "fork.c",
     "malloc_api.c",
     "malloc_info.c",
+]
+
+# libhmm-trace.so: the same library built with HMM_TRACING, whose libc names
+# record every call (csrc/trace.h).  A library of its own, so that libhmm.so
+# has not one instruction of the tracer.
+TRACE_SOURCES = PRELOAD_SOURCES + [
+    "trace.c",
+    "trace_unwind.c",
+    "trace_api.c",
 ]
 
 COMMON_CFLAGS = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-fvisibility=hidden"]
@@ -83,10 +93,18 @@ BINDING_BEGIN = "HMM_BINDING_BEGIN"
 BINDING_END = "HMM_BINDING_END"
 
 
+# The headers whose declarations make the binding: the core's, and the
+# trace reader's (which hmm.trace drives).
+BINDING_HEADERS = ["hmm.h", "trace_read.h"]
+
+
 def binding_declarations(header=None):
-    """The cffi declarations: hmm.h from the line after the comment that
-    holds BINDING_BEGIN to the line that holds BINDING_END."""
-    text = (header or HERE / CSRC / "hmm.h").read_text()
+    """The cffi declarations of one header (all of BINDING_HEADERS when
+    none is given): from the line after the comment that holds
+    BINDING_BEGIN to the line that holds BINDING_END."""
+    if header is None:
+        return "".join(binding_declarations(HERE / CSRC / name) for name in BINDING_HEADERS)
+    text = Path(header).read_text()
     lines = text.splitlines()
     begin = next(i for i, line in enumerate(lines) if BINDING_BEGIN in line)
     while "*/" not in lines[begin]:  # the rest of the comment that opens it
@@ -106,7 +124,7 @@ def _headers():
 def make_ffi():
     ffi = FFI()
     ffi.cdef(binding_declarations())
-    ffi.set_source("hmm._core", '#include "hmm.h"')
+    ffi.set_source("hmm._core", "".join(f'#include "{name}"\n' for name in BINDING_HEADERS))
     return ffi
 
 
@@ -129,7 +147,20 @@ def extensions():
             extra_compile_args=PRELOAD_CFLAGS,
             extra_link_args=PRELOAD_LDFLAGS,
         ),
+        Extension(
+            "hmm.libhmm_trace",
+            sources=_csrc(TRACE_SOURCES),
+            include_dirs=[CSRC],
+            depends=_headers(),
+            define_macros=[("HMM_TRACING", "1")],
+            extra_compile_args=PRELOAD_CFLAGS,
+            extra_link_args=PRELOAD_LDFLAGS,
+        ),
     ]
+
+
+# The preload libraries: module name -> the file name users and LD_PRELOAD see.
+PRELOAD_LIBRARIES = {"hmm.libhmm": "libhmm.so", "hmm.libhmm_trace": "libhmm-trace.so"}
 
 
 class BuildExt(build_ext):
@@ -140,7 +171,7 @@ class BuildExt(build_ext):
         super().finalize_options()
 
     def build_extension(self, ext):
-        if ext.name == "hmm.libhmm":
+        if ext.name in PRELOAD_LIBRARIES:
             self._link_like_a_plain_library()
         if ext.name == "hmm._core":
             wrapper = Path(self.build_temp) / "hmm_core_cffi.c"
@@ -163,14 +194,14 @@ class BuildExt(build_ext):
         # give it the name users and LD_PRELOAD expect.
         # distutils asks with the last name only ("libhmm") when it places
         # the build, setuptools with the full name when it copies in place.
-        if fullname == "hmm.libhmm":
-            return os.path.join("hmm", "libhmm.so")
-        if fullname == "libhmm":
-            return "libhmm.so"
+        if fullname in PRELOAD_LIBRARIES:
+            return os.path.join("hmm", PRELOAD_LIBRARIES[fullname])
+        if f"hmm.{fullname}" in PRELOAD_LIBRARIES:
+            return PRELOAD_LIBRARIES[f"hmm.{fullname}"]
         return super().get_ext_filename(fullname)
 
     def get_export_symbols(self, ext):
-        if ext.name == "hmm.libhmm":
+        if ext.name in PRELOAD_LIBRARIES:
             return []  # no PyInit_ function: it is not a Python module
         return super().get_export_symbols(ext)
 

@@ -7,8 +7,8 @@
  * the call it is inside (calls.h).  Both use this list, so a call has one
  * name.  It is names only: what a thread inside a call may do is the
  * preload library's business, in calls.h, which the core never includes.
- * The last three are not malloc names but times a thread holds the heap's
- * lock; the core never serves them.
+ * The last four are not malloc names but times a thread holds the heap's
+ * lock or is inside the tracer; the core never serves them.
  */
 #ifndef HMM_CALL_H
 #define HMM_CALL_H
@@ -31,7 +31,9 @@
     X(CALL_MALLOPT, "mallopt()")                                \
     /* not malloc names, but times a thread holds the heap's lock: */ \
     X(CALL_FORK, "fork()") X(CALL_EXIT, "exit()")              \
-    X(CALL_THREAD_EXIT, "thread exit")
+    X(CALL_THREAD_EXIT, "thread exit")                          \
+    /* and the tracer's own calls (trace.c), served by the reserve */ \
+    X(CALL_TRACER, "the tracer")
 
 enum hmm_call {
     CALL_NONE = 0,

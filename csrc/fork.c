@@ -38,6 +38,9 @@
 #include "depot.h"
 #include "process_heap.h"
 #include "thread_cache.h"
+#ifdef HMM_TRACING
+#include "trace.h"
+#endif
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -66,6 +69,9 @@ static void before_fork(void)
         return;
     _IO_list_lock();
     held_list = 1;
+#ifdef HMM_TRACING
+    trace_fork_prepare(); /* after stdio's lock, before the heap's: as a traced call takes them */
+#endif
     held_heap = process_heap_fork_prepare();
     if (held_heap) { /* the process heap's lock first, as everywhere */
         /* Marked as inside fork() until parent or child: a signal handler's
@@ -87,6 +93,9 @@ static void after_fork_parent(void)
     }
     if (held_list)
         _IO_list_unlock();
+#ifdef HMM_TRACING
+    trace_fork_parent();
+#endif
 }
 
 static void after_fork_child(void)
@@ -100,6 +109,9 @@ static void after_fork_child(void)
     }
     if (held_list)
         _IO_list_resetlock(); /* the child's only thread owns nothing yet */
+#ifdef HMM_TRACING
+    trace_fork_child(); /* a trace of its own, even after a single-threaded fork */
+#endif
 }
 
 typedef int register_fn(void (*)(void), void (*)(void), void (*)(void), void *);

@@ -27,6 +27,7 @@
  * do_* functions.
  */
 #define _GNU_SOURCE
+#include "api_name.h"
 #include "arena.h"
 #include "block.h"
 #include "calls.h"
@@ -39,6 +40,10 @@
 #include "reserve.h"
 #include "stats.h"
 #include "thread_cache.h"
+#include "options.h"
+#ifdef HMM_TRACING
+#include "trace.h"
+#endif
 
 #include <errno.h>
 #include <malloc.h>
@@ -48,7 +53,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HMM_EXPORT __attribute__((visibility("default")))
 
 static int is_power_of_two(size_t n) { return n && !(n & (n - 1)); }
 
@@ -184,8 +188,8 @@ static __attribute__((noinline)) void free_deferred(call_state *cs)
 int call_enter_slow(enum hmm_call call)
 {
     call_state *cs = &hmm_thread_cache.calls;
-    if (cs->in_call != CALL_NONE) { /* a signal handler's call */
-        if (process_heap_check_level())
+    if (cs->in_call != CALL_NONE) { /* a signal handler's call, or the tracer's */
+        if (process_heap_check_level() && cs->in_call != CALL_TRACER)
             reentered(call, (enum hmm_call)cs->in_call);
         return 0;
     }
@@ -299,7 +303,7 @@ static __attribute__((noinline)) void *malloc_slow_leave(size_t size)
     return p;
 }
 
-HMM_EXPORT void *malloc(size_t size)
+HMM_EXPORT void *HMM_API(malloc)(size_t size)
 {
     if (call_busy())
         return malloc_busy(size);
@@ -369,7 +373,7 @@ static __attribute__((noinline)) void free_slow_leave(void *ptr, int bin_full)
     call_leave();
 }
 
-HMM_EXPORT void free(void *ptr)
+HMM_EXPORT void HMM_API(free)(void *ptr)
 {
     if (call_busy()) {
         free_busy(ptr);
@@ -415,7 +419,7 @@ static void *do_calloc(size_t nmemb, size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT void *calloc(size_t nmemb, size_t size)
+HMM_EXPORT void *HMM_API(calloc)(size_t nmemb, size_t size)
 {
     if (!call_enter(CALL_CALLOC))
         return calloc_elsewhere(nmemb, size);
@@ -482,7 +486,7 @@ static inline __attribute__((always_inline)) void *do_realloc(void *ptr, size_t 
     return p;
 }
 
-HMM_EXPORT void *realloc(void *ptr, size_t size)
+HMM_EXPORT void *HMM_API(realloc)(void *ptr, size_t size)
 {
     if (!call_enter(CALL_REALLOC))
         return realloc_elsewhere(ptr, size, 1);
@@ -491,7 +495,7 @@ HMM_EXPORT void *realloc(void *ptr, size_t size)
     return p;
 }
 
-HMM_EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
+HMM_EXPORT void *HMM_API(reallocarray)(void *ptr, size_t nmemb, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
@@ -523,7 +527,7 @@ static void *aligned(enum hmm_call call, size_t alignment, size_t size)
     return p;
 }
 
-HMM_EXPORT void *memalign(size_t alignment, size_t size)
+HMM_EXPORT void *HMM_API(memalign)(size_t alignment, size_t size)
 {
     if (alignment > SIZE_MAX / 2 + 1)
         return refuse(EINVAL);
@@ -531,7 +535,7 @@ HMM_EXPORT void *memalign(size_t alignment, size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
+HMM_EXPORT int HMM_API(posix_memalign)(void **out, size_t alignment, size_t size)
 {
     if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
         return EINVAL;
@@ -546,7 +550,7 @@ HMM_EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
     return 0;
 }
 
-HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
+HMM_EXPORT void *HMM_API(aligned_alloc)(size_t alignment, size_t size)
 {
     if (!is_power_of_two(alignment))
         return refuse(EINVAL);
@@ -554,13 +558,13 @@ HMM_EXPORT void *aligned_alloc(size_t alignment, size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT void *valloc(size_t size)
+HMM_EXPORT void *HMM_API(valloc)(size_t size)
 {
     void *p = aligned(CALL_VALLOC, (size_t)getpagesize(), size);
     return p ? p : nomem();
 }
 
-HMM_EXPORT void *pvalloc(size_t size)
+HMM_EXPORT void *HMM_API(pvalloc)(size_t size)
 {
     size_t page = (size_t)getpagesize();
     if (size > SIZE_MAX - page)
@@ -570,7 +574,7 @@ HMM_EXPORT void *pvalloc(size_t size)
     return p ? p : nomem();
 }
 
-HMM_EXPORT size_t malloc_usable_size(void *ptr)
+HMM_EXPORT size_t HMM_API(malloc_usable_size)(void *ptr)
 {
     if (!ptr)
         return 0;
@@ -589,7 +593,7 @@ HMM_EXPORT size_t malloc_usable_size(void *ptr)
 }
 
 /* C23's sized frees: the size is a hint we do not need. */
-HMM_EXPORT void free_sized(void *ptr, size_t size)
+HMM_EXPORT void HMM_API(free_sized)(void *ptr, size_t size)
 {
     (void)size;
     if (!call_enter(CALL_FREE_SIZED)) {
@@ -600,7 +604,7 @@ HMM_EXPORT void free_sized(void *ptr, size_t size)
     call_leave();
 }
 
-HMM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
+HMM_EXPORT void HMM_API(free_aligned_sized)(void *ptr, size_t alignment, size_t size)
 {
     (void)alignment;
     (void)size;
@@ -623,46 +627,42 @@ __attribute__((constructor)) static void library_start(void)
     cache_setup(process_heap_start());
     report_prepare();
     fork_handlers_register();
+#ifdef HMM_TRACING
+    trace_start();
+#else
+    if (option_value(OPTION_TRACE))
+        report_line("HMM_TRACE is set, but this is libhmm.so, which does not trace: ",
+                    "preload libhmm-trace.so (hmm-run --trace FILE)", NULL);
+#endif
 }
 
 /* ---- The seed API ------------------------------------------------------ */
 
-HMM_EXPORT void *HmmAlloc(size_t size)
+HMM_EXPORT void *HMM_API(HmmAlloc)(size_t size)
 {
-    return size ? malloc(size) : NULL;
+    return size ? HMM_API(malloc)(size) : NULL;
 }
 
-HMM_EXPORT void HmmFree(void *ptr)
+HMM_EXPORT void HMM_API(HmmFree)(void *ptr)
 {
-    free(ptr);
+    HMM_API(free)(ptr);
 }
 
-HMM_EXPORT void *HmmRealloc(void *ptr, size_t size)
+HMM_EXPORT void *HMM_API(HmmRealloc)(void *ptr, size_t size)
 {
     if (!ptr)
-        return HmmAlloc(size);
-    return realloc(ptr, size);
+        return HMM_API(HmmAlloc)(size);
+    return HMM_API(realloc)(ptr, size);
 }
 
-HMM_EXPORT void *HmmCalloc(size_t nmemb, size_t size)
+HMM_EXPORT void *HMM_API(HmmCalloc)(size_t nmemb, size_t size)
 {
-    return nmemb && size ? calloc(nmemb, size) : NULL;
+    return nmemb && size ? HMM_API(calloc)(nmemb, size) : NULL;
 }
 
 /* ---- Other names for the same functions ---------------------------------- */
 
-/* X(name, target): every name below resolves to its target. */
-#define HMM_ALIASES(X)                  \
-    X(cfree, free)                      \
-    X(__libc_malloc, malloc)            \
-    X(__libc_free, free)                \
-    X(__libc_calloc, calloc)            \
-    X(__libc_realloc, realloc)          \
-    X(__libc_memalign, memalign)        \
-    X(__libc_valloc, valloc)            \
-    X(__libc_pvalloc, pvalloc)          \
-    X(__posix_memalign, posix_memalign)
-
-#define HMM_DEFINE_ALIAS(name, target) \
-    extern __typeof(target) name __attribute__((alias(#target), copy(target), visibility("default")));
+/* Without tracing; libhmm-trace.so's aliases are trace_api.c's. */
+#ifndef HMM_TRACING
 HMM_ALIASES(HMM_DEFINE_ALIAS)
+#endif

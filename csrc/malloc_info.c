@@ -17,6 +17,7 @@
  * cancellation point that would unwind a thread out of the middle of it.
  */
 #define _GNU_SOURCE
+#include "api_name.h"
 #include "arena.h"
 #include "calls.h"
 #include "depot.h"
@@ -34,7 +35,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HMM_EXPORT __attribute__((visibility("default")))
 
 /* ---- Every heap's counters --------------------------------------------------- */
 
@@ -106,7 +106,7 @@ static struct mallinfo2 do_mallinfo2(void)
     return info;
 }
 
-HMM_EXPORT struct mallinfo2 mallinfo2(void)
+HMM_EXPORT struct mallinfo2 HMM_API(mallinfo2)(void)
 {
     struct mallinfo2 info = {0};
     if (call_enter(CALL_MALLINFO2)) {
@@ -118,7 +118,7 @@ HMM_EXPORT struct mallinfo2 mallinfo2(void)
 
 static int clamp_int(size_t n) { return n > (size_t)0x7fffffff ? 0x7fffffff : (int)n; }
 
-HMM_EXPORT struct mallinfo mallinfo(void)
+HMM_EXPORT struct mallinfo HMM_API(mallinfo)(void)
 {
     struct mallinfo info = {0};
     if (!call_enter(CALL_MALLINFO))
@@ -143,7 +143,7 @@ static void note_policy(hmm_heap *h, void *ctx)
     *(const char **)ctx = hmm_heap_policy(h);
 }
 
-HMM_EXPORT void malloc_stats(void)
+HMM_EXPORT void HMM_API(malloc_stats)(void)
 {
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
@@ -169,7 +169,7 @@ static void trim_arena(hmm_heap *h, void *ctx)
     job->released |= hmm_heap_trim(h, job->pad);
 }
 
-HMM_EXPORT int malloc_trim(size_t pad)
+HMM_EXPORT int HMM_API(malloc_trim)(size_t pad)
 {
     if (!call_enter(CALL_MALLOC_TRIM))
         return 0;
@@ -235,7 +235,7 @@ static void set_arena_parameter(hmm_heap *h, void *ctx)
     set_parameter(h, job->param, job->value);
 }
 
-HMM_EXPORT int mallopt(int param, int value)
+HMM_EXPORT int HMM_API(mallopt)(int param, int value)
 {
     if (!call_enter(CALL_MALLOPT))
         return 0;
@@ -330,7 +330,7 @@ static void count_ranges(hmm_heap *h, void *ctx)
         count_in_range(h->top, ctx);
 }
 
-HMM_EXPORT int malloc_info(int options, FILE *fp)
+HMM_EXPORT int HMM_API(malloc_info)(int options, FILE *fp)
 {
     if (options != 0)
         return EINVAL; /* as glibc's: the error itself, errno untouched */

@@ -48,7 +48,10 @@ static int process_lock; /* 0 free, 1 taken, 2 taken with waiters */
 enum { HEAP_NEW = 0, HEAP_READY, HEAP_GIVEN_UP };
 static int heap_state;
 static int options_applied;
-static void (*on_give_up)(void);
+/* Who hears of a give-up (process_heap_on_give_up): the thread caches, and
+ * the tracer when tracing. */
+#define GIVE_UP_HOOKS 2
+static void (*on_give_up[GIVE_UP_HOOKS])(const char *message);
 
 /* Published at each unlock for readers without the lock (process_heap.h). */
 uintptr_t heap_low, heap_units, heap_low2, heap_units2;
@@ -64,8 +67,9 @@ static void give_up(const char *message)
     __atomic_store_n(&lock_waits_abandoned, 1, __ATOMIC_RELEASE);
     report_write(STDERR_FILENO, message, strlen(message)); /* never a cancellation point */
     report_write(STDERR_FILENO, "\n", 1);
-    if (on_give_up)
-        on_give_up(); /* the thread's cache, which it may be half-way through changing */
+    for (int i = 0; i < GIVE_UP_HOOKS; i++) /* the thread's cache, which it may be half-way through changing; the trace */
+        if (on_give_up[i])
+            on_give_up[i](message);
     lock_wake_all(&process_lock);
 }
 
@@ -304,9 +308,13 @@ void process_heap_fork_child(void)
     process_lock = 0; /* no other thread exists to wake */
 }
 
-void process_heap_on_give_up(void (*fn)(void))
+void process_heap_on_give_up(void (*fn)(const char *message))
 {
-    on_give_up = fn;
+    for (int i = 0; i < GIVE_UP_HOOKS; i++)
+        if (!on_give_up[i] || on_give_up[i] == fn) {
+            on_give_up[i] = fn;
+            return;
+        }
 }
 
 uint32_t process_heap_start(void)

@@ -56,8 +56,9 @@ extern __attribute__((visibility("hidden"))) uintptr_t heap_low, heap_units, hea
  * mode, where every call must reach the checks). */
 uint32_t process_heap_start(void);
 /* Called by the thread that gives the heap up, after its report: the
- * thread caches forget what the thread may have been half-way through. */
-void process_heap_on_give_up(void (*fn)(void));
+ * thread caches forget what the thread may have been half-way through, and
+ * the trace records the report (up to two hooks). */
+void process_heap_on_give_up(void (*fn)(const char *message));
 /* Count a request refused before it reached the heap (failed_calls). */
 void process_heap_count_refused(void);
 

@@ -57,9 +57,7 @@ void report_stats(const struct hmm_stats *stats, const char *policy, int check_l
     }
 }
 
-/* Expand the HMM_STATS path template: %p is the pid, %% a single %; any
- * other % stays as it is. */
-static void expand_path(const char *template, char *out, size_t cap)
+void report_expand_path(const char *template, char *out, size_t cap)
 {
     hmm_text t;
     text_init(&t, out, cap);
@@ -169,7 +167,7 @@ void report_stats_as_configured(const struct hmm_stats *stats, const char *polic
         return;
     }
     char path[PATH_MAX];
-    expand_path(where, path, sizeof path);
+    report_expand_path(where, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
         report_stats(stats, policy, check_level, fd);

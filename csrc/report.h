@@ -28,6 +28,9 @@ void report_prepare(void);
 void report_stats_as_configured(const struct hmm_stats *stats, const char *policy, int check_level);
 /* One line to stderr: "hmm: " + the parts, up to a NULL. */
 void report_line(const char *first, ...);
+/* Expand a path template (HMM_STATS, HMM_TRACE): %p is the pid, %% a
+ * single %; any other % stays as it is.  Cut short to fit `cap`. */
+void report_expand_path(const char *template, char *out, size_t cap);
 /* Write all of buf to fd, retrying short writes. */
 void report_write(int fd, const char *buf, size_t len);
 

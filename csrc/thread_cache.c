@@ -272,8 +272,9 @@ void cache_start(void)
     process_heap_unlock();
 }
 
-void cache_abandon_mine(void)
+void cache_abandon_mine(const char *message)
 {
+    (void)message;
     thread_cache *tc = &hmm_thread_cache;
     tc->limit = 0;
     for (unsigned c = 0; c < CACHE_CLASSES; c++) {

@@ -270,7 +270,7 @@ void cache_setup(uint32_t limit); /* from the library's constructor */
  * a change of its cache (a misuse found there, a signal handler): forget
  * the parked blocks and park no more, so that the calls this thread still
  * makes go the slow way, to the reserve. */
-void cache_abandon_mine(void);
+void cache_abandon_mine(const char *message);
 /* Under the lock: park no more blocks in any thread, and give this thread's
  * parked ones back (mallopt(M_PERTURB) wants blocks to pass the heap, to be
  * filled).  Other threads' parked blocks cannot be taken from them: they

@@ -1,0 +1,98 @@
+#define _GNU_SOURCE
+/* trace_unwind.c - see trace_unwind.h. */
+#include "trace_unwind.h"
+
+#include "trace_format.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stddef.h>
+
+#define OWN_FRAMES_MAX 8 /* this library's frames above the program's: the wrapper, the tracer */
+
+typedef int unw_backtrace_fn(void **buffer, int size);
+static unw_backtrace_fn *unw_backtrace_ptr;
+
+/* libgcc's interface, declared here as its unwind.h has it. */
+struct _Unwind_Context;
+typedef int unwind_trace_fn(struct _Unwind_Context *, void *);
+typedef int unwind_backtrace_fn(unwind_trace_fn *, void *);
+typedef uintptr_t unwind_get_ip_fn(struct _Unwind_Context *);
+static unwind_backtrace_fn *gcc_backtrace;
+static unwind_get_ip_fn *gcc_get_ip;
+
+/* This library's code, whose frames are left out. */
+static uintptr_t own_low, own_high;
+
+static int find_own(struct dl_phdr_info *info, size_t size, void *base)
+{
+    (void)size;
+    if (info->dlpi_addr != (uintptr_t)base)
+        return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            own_low = info->dlpi_addr + ph->p_vaddr;
+            own_high = own_low + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+const char *trace_unwind_load(void)
+{
+    Dl_info self;
+    if (dladdr((void *)trace_unwind, &self) && self.dli_fbase)
+        dl_iterate_phdr(find_own, self.dli_fbase);
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (lib && (unw_backtrace_ptr = (unw_backtrace_fn *)dlsym(lib, "unw_backtrace")))
+        return "libunwind";
+    lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+        gcc_backtrace = (unwind_backtrace_fn *)dlsym(lib, "_Unwind_Backtrace");
+        gcc_get_ip = (unwind_get_ip_fn *)dlsym(lib, "_Unwind_GetIP");
+        if (gcc_backtrace && gcc_get_ip)
+            return "libgcc";
+    }
+    gcc_backtrace = NULL;
+    return NULL;
+}
+
+typedef struct gcc_walk {
+    uintptr_t *ip;
+    int n, max;
+} gcc_walk;
+
+static int gcc_frame(struct _Unwind_Context *context, void *arg)
+{
+    gcc_walk *walk = arg;
+    if (walk->n >= walk->max)
+        return 5; /* _URC_END_OF_STACK: enough */
+    uintptr_t ip = gcc_get_ip(context);
+    if (!ip)
+        return 5;
+    walk->ip[walk->n++] = ip;
+    return 0; /* _URC_NO_REASON: go on */
+}
+
+int trace_unwind(uintptr_t *ip, int depth)
+{
+    uintptr_t all[TRACE_MAX_DEPTH + OWN_FRAMES_MAX];
+    int max = depth + OWN_FRAMES_MAX, n = 0;
+    if (max > (int)(sizeof all / sizeof all[0]))
+        max = (int)(sizeof all / sizeof all[0]);
+    if (unw_backtrace_ptr) {
+        n = unw_backtrace_ptr((void **)all, max);
+    } else if (gcc_backtrace) {
+        gcc_walk walk = {all, 0, max};
+        gcc_backtrace(gcc_frame, &walk);
+        n = walk.n;
+    }
+    int first = 0;
+    while (first < n && first < OWN_FRAMES_MAX && all[first] - own_low < own_high - own_low)
+        first++;
+    int kept = 0;
+    for (int i = first; i < n && kept < depth; i++)
+        ip[kept++] = all[i];
+    return kept;
+}
