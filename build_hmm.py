@@ -67,6 +67,7 @@ PRELOAD_SOURCES = CORE_SOURCES + [
 TRACE_SOURCES = PRELOAD_SOURCES + [
     "trace.c",
     "trace_unwind.c",
+    "trace_cfi.c",
     "trace_api.c",
 ]
 

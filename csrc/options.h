@@ -58,7 +58,9 @@
       "libhmm-trace.so: record every call in this file (%p = pid, %% = %; README: Tracing a program)") \
     /* deep enough for an interpreter's, shallow enough to unwind fast */     \
     X(OPTION_TRACE_DEPTH, "HMM_TRACE_DEPTH", "32",                            \
-      "frames of call stack per call in a trace, 0 to 32 (0: none)")
+      "frames of call stack per call in a trace, 0 to 32 (0: none)")            \
+    X(OPTION_TRACE_UNWIND, "HMM_TRACE_UNWIND", "hmm",                        \
+      "how a trace's stacks are found: hmm (its own cached DWARF unwinder), libunwind or libgcc")
 
 typedef enum hmm_option {
 #define HMM_OPTION_ID(id, name, fallback, meaning) id,

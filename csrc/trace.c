@@ -80,6 +80,9 @@ static __thread struct {
     uint8_t writing;      /* inside trace_end: a handler's call now is lost */
     uint8_t own;          /* the tracer's own work: calls go untraced */
     uint8_t fork_held;    /* this thread took the lock for fork() */
+    uint32_t walks;       /* stacks this thread took */
+    uint32_t last_stack;  /* the id of this thread's stack number ... */
+    uint32_t last_stack_walk; /* ... this, or 0 */
     trace_call *pending;  /* the innermost call in progress */
 } me __attribute__((tls_model("initial-exec")));
 
@@ -325,11 +328,13 @@ static void *map_zeroed(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* The frames' multiplications do not wait for each other, only the
+ * rotations do: a stack of 32 frames hashes in some 70 cycles. */
 static uint64_t hash_frames(const uintptr_t *ip, int n)
 {
     uint64_t h = 0x243f6a8885a308d3ull ^ (uint64_t)n;
     for (int i = 0; i < n; i++)
-        h = (h ^ ip[i]) * 0x9e3779b97f4a7c15ull;
+        h = ((h << 5) | (h >> 59)) ^ (ip[i] * 0x9e3779b97f4a7c15ull);
     return h ^ (h >> 29);
 }
 
@@ -461,7 +466,35 @@ static void early_setup(void);
 /* trace_begin_slow's less common ways: the tracer's own calls, a
  * handler's while this thread writes, calls inside calls, stacks, the
  * first call of all, a lock another thread holds. */
-static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag tag)
+/* Calls that hand out a block get a stack; frees and questions do not
+ * (as heaptrack and memray record them): the reports group blocks by where
+ * they were allocated, and half the unwinding is saved.  A free HMM
+ * reports as a misuse gets its stack then (trace_misuse). */
+static int allocates(enum trace_tag tag)
+{
+    switch (tag) {
+    case TRACE_MALLOC: case TRACE_CALLOC: case TRACE_REALLOC: case TRACE_REALLOCARRAY:
+    case TRACE_MEMALIGN: case TRACE_POSIX_MEMALIGN: case TRACE_ALIGNED_ALLOC:
+    case TRACE_VALLOC: case TRACE_PVALLOC:
+    case TRACE_HMM_ALLOC: case TRACE_HMM_REALLOC: case TRACE_HMM_CALLOC:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The call's stack, under the lock (the unwinder's table is shared). */
+static void take_stack(trace_call *c)
+{
+    int saved_errno = errno;
+    uint8_t in_call = own_begin();
+    c->frames = trace_unwind(&c->ip, (int)tr.depth, c->frame, &c->same_as_last);
+    c->walk = ++me.walks;
+    own_end(in_call);
+    errno = saved_errno;
+}
+
+static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag tag, const void *frame)
 {
     if (me.own)
         return 0; /* the tracer's own (the unwinder's): served by the reserve */
@@ -472,13 +505,6 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
-    if (tr.depth && tr.mode != MODE_EARLY) {
-        int saved_errno = errno;
-        uint8_t in_call = own_begin();
-        c->frames = trace_unwind(c->ip, (int)tr.depth);
-        own_end(in_call);
-        errno = saved_errno;
-    }
     if (me.depth == 0 && !lock_take(&tr.lock))
         return 0; /* the heap was given up after a misuse: untraced from now */
     if (!tr.header && tr.mode == MODE_EARLY)
@@ -488,6 +514,9 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
             lock_give(&tr.lock);
         return 0;
     }
+    c->frame = frame;
+    if (tr.depth && tr.mode != MODE_EARLY && allocates(tag))
+        take_stack(c);
     me.depth++;
     c->outer = me.pending;
     me.pending = c;
@@ -495,16 +524,17 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
     return 1;
 }
 
-int trace_begin_slow(trace_call *c, enum trace_tag tag)
+int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 {
-    /* The common case: an ordinary call, no stacks, the lock free. */
-    if (__builtin_expect((me.own | me.writing | me.depth | tr.depth) != 0 || !tr.header, 0) ||
-        !lock_try(&tr.lock))
-        return begin_rare(c, tag);
+    /* The common case: an ordinary call, no stack to take, the lock free. */
+    if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header, 0) ||
+        (tr.depth && allocates(tag)) || !lock_try(&tr.lock))
+        return begin_rare(c, tag, frame);
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
     c->outer = NULL;
+    c->frame = frame;
     me.depth = 1;
     me.pending = c;
     c->tsc = ticks();
@@ -538,9 +568,15 @@ static __attribute__((noinline)) uint32_t put_call_context(trace_call *c)
     }
     uint32_t stack = 0;
     if (c->frames > 0) {
-        uint8_t in_call = own_begin();
-        stack = stack_id(c);
-        own_end(in_call);
+        if (c->same_as_last && me.last_stack && me.last_stack_walk == c->walk - 1) {
+            stack = me.last_stack; /* the frames of the walk just before, whose id is known */
+        } else {
+            uint8_t in_call = own_begin();
+            stack = stack_id(c);
+            own_end(in_call);
+        }
+        me.last_stack = stack;
+        me.last_stack_walk = c->walk;
     }
     errno = saved_errno;
     return stack;
@@ -616,6 +652,8 @@ static void trace_misuse(const char *message)
         return;
     for (int i = results_of((enum trace_tag)c->tag); i > 0 && c->n < TRACE_FIELDS_MAX; i--)
         trace_field(c, FIELD_SIZE, 0); /* the results it never had: zeros */
+    if (tr.depth && !c->frames && tr.mode != MODE_EARLY)
+        take_stack(c); /* where the faulty free was */
     put_call(c);
     me.writing = 1;
     put_text_record(TRACE_MISUSE, message);
@@ -805,9 +843,14 @@ void trace_start(void)
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
     exe_path[n > 0 ? n : 0] = '\0';
     uint8_t in_call = own_begin();
-    if (depth && !trace_unwind_load()) {
-        report_line("HMM_TRACE: no unwinder (libunwind.so.8 or libgcc_s.so.1) could be loaded: ",
-                    "no stacks", NULL);
+    const char *unwinder = option_value(OPTION_TRACE_UNWIND);
+    if (unwinder && strcmp(unwinder, "hmm") && strcmp(unwinder, "libunwind") && strcmp(unwinder, "libgcc")) {
+        report_line("HMM_TRACE_UNWIND=", unwinder, ": not hmm, libunwind or libgcc; taking the first that loads", NULL);
+        unwinder = NULL;
+    }
+    if (depth && !trace_unwind_load(unwinder)) {
+        report_line("HMM_TRACE: no unwinder", unwinder ? " " : "", unwinder ? unwinder : "",
+                    " could be loaded: no stacks", NULL);
         depth = 0;
     }
     tr.depth = (uint32_t)depth;
@@ -868,6 +911,7 @@ void trace_fork_child(void)
 {
     me.fork_held = 0;
     me.tid = 0;
+    me.last_stack = 0; /* the child's file has its own ids */
     tr.lock = 0;
     if (tr.mode != MODE_MAPPED && tr.mode != MODE_DIRECT)
         return;

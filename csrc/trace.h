@@ -70,20 +70,25 @@ typedef struct trace_call {
     uint8_t tag;
     uint32_t stack;                   /* its id, or 0 */
     struct trace_call *outer;         /* the call this one is inside, on this thread */
-    int frames;                       /* the stack, until trace_end files it */
-    uintptr_t ip[TRACE_MAX_DEPTH];
+    const void *frame;                /* the libc name's frame: its stack starts there */
+    int frames;                       /* the stack, until trace_end files it ... */
+    int same_as_last;                 /* ... the thread's last one again */
+    uint32_t walk;                    /* which of the thread's walks it is */
+    const uintptr_t *ip;
 } trace_call;
 
 /* Is tracing on?  One load on the way into every call. */
 extern int trace_on __attribute__((visibility("hidden")));
 
-int trace_begin_slow(trace_call *c, enum trace_tag tag);
+int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame);
 
 /* 1: record this call (add its fields, call, add its results, trace_end);
- * 0: just call, untraced. */
-static inline int trace_begin(trace_call *c, enum trace_tag tag)
+ * 0: just call, untraced.  Inlined into the libc name it records, where
+ * __builtin_frame_address gives that function a frame pointer: the stack
+ * is walked from its caller (trace_unwind.h), not through the tracer. */
+static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum trace_tag tag)
 {
-    return __builtin_expect(trace_on, 1) && trace_begin_slow(c, tag);
+    return __builtin_expect(trace_on, 1) && trace_begin_slow(c, tag, __builtin_frame_address(0));
 }
 
 static inline void trace_field(trace_call *c, int kind, uint64_t value)

@@ -42,7 +42,7 @@ int untraced_mallopt(int param, int value);
 int untraced_malloc_info(int options, FILE *fp);
 
 /* End a call that returned p: recorded unless the reserve served it. */
-static inline void *returned(trace_call *c, void *p)
+static inline __attribute__((always_inline)) void *returned(trace_call *c, void *p)
 {
     if (__builtin_expect(reserve_holds(p), 0)) {
         trace_drop(c);
@@ -55,7 +55,7 @@ static inline void *returned(trace_call *c, void *p)
 
 /* ---- Allocating --------------------------------------------------------- */
 
-static inline void *traced_alloc(enum trace_tag tag, void *(*fn)(size_t), size_t size)
+static inline __attribute__((always_inline)) void *traced_alloc(enum trace_tag tag, void *(*fn)(size_t), size_t size)
 {
     trace_call c;
     if (!trace_begin(&c, tag))
@@ -69,7 +69,7 @@ HMM_EXPORT_TRACED void *valloc(size_t size) { return traced_alloc(TRACE_VALLOC, 
 HMM_EXPORT_TRACED void *pvalloc(size_t size) { return traced_alloc(TRACE_PVALLOC, untraced_pvalloc, size); }
 HMM_EXPORT_TRACED void *HmmAlloc(size_t size) { return traced_alloc(TRACE_HMM_ALLOC, untraced_HmmAlloc, size); }
 
-static inline void *traced_calloc(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t nmemb, size_t size)
+static inline __attribute__((always_inline)) void *traced_calloc(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t nmemb, size_t size)
 {
     trace_call c;
     if (!trace_begin(&c, tag))
@@ -88,7 +88,7 @@ HMM_EXPORT_TRACED void *HmmCalloc(size_t nmemb, size_t size)
     return traced_calloc(TRACE_HMM_CALLOC, untraced_HmmCalloc, nmemb, size);
 }
 
-static inline void *traced_aligned(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t alignment,
+static inline __attribute__((always_inline)) void *traced_aligned(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t alignment,
                                    size_t size)
 {
     trace_call c;
@@ -131,7 +131,7 @@ HMM_EXPORT_TRACED int posix_memalign(void **out, size_t alignment, size_t size)
 
 /* A block of the reserve's (a signal handler's) that realloc moves onto
  * the heap: to the trace, a new block. */
-static inline void *traced_realloc(enum trace_tag tag, void *(*fn)(void *, size_t), void *ptr, size_t size)
+static inline __attribute__((always_inline)) void *traced_realloc(enum trace_tag tag, void *(*fn)(void *, size_t), void *ptr, size_t size)
 {
     trace_call c;
     if (!trace_begin(&c, tag))

@@ -40,7 +40,10 @@
  *     time   varint: rdtsc ticks since the previous call record (since the
  *            header's counter for the first); see TRACE_CLOCK
  *     stack  varint: the id of its call stack (a TRACE_STACK record
- *            before it), 0 when stacks are not recorded
+ *            before it), 0 when stacks are not recorded.  Only calls that
+ *            return a block have one (as in heaptrack's and memray's
+ *            traces): for the others it is 0, but for a call HMM reports
+ *            as a misuse (a double free, say)
  *   The call's fields (size: varint; ptr, ret: pointers; int: zigzag):
  *     MALLOC, VALLOC, PVALLOC, HMM_ALLOC       size, ret
  *     CALLOC, HMM_CALLOC                       nmemb, size, ret

@@ -2,13 +2,17 @@
 /* trace_unwind.c - see trace_unwind.h. */
 #include "trace_unwind.h"
 
+#include "trace_cfi.h"
 #include "trace_format.h"
 
 #include <dlfcn.h>
 #include <link.h>
 #include <stddef.h>
+#include <string.h>
 
 #define OWN_FRAMES_MAX 8 /* this library's frames above the program's: the wrapper, the tracer */
+
+static int use_cfi; /* trace_cfi.c's */
 
 typedef int unw_backtrace_fn(void **buffer, int size);
 static unw_backtrace_fn *unw_backtrace_ptr;
@@ -39,22 +43,35 @@ static int find_own(struct dl_phdr_info *info, size_t size, void *base)
     return 1;
 }
 
-const char *trace_unwind_load(void)
+static int wants(const char *wanted, const char *name)
+{
+    return !wanted || !strcmp(wanted, name);
+}
+
+const char *trace_unwind_load(const char *wanted)
 {
     Dl_info self;
     if (dladdr((void *)trace_unwind, &self) && self.dli_fbase)
         dl_iterate_phdr(find_own, self.dli_fbase);
-    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (lib && (unw_backtrace_ptr = (unw_backtrace_fn *)dlsym(lib, "unw_backtrace")))
-        return "libunwind";
-    lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (lib) {
-        gcc_backtrace = (unwind_backtrace_fn *)dlsym(lib, "_Unwind_Backtrace");
-        gcc_get_ip = (unwind_get_ip_fn *)dlsym(lib, "_Unwind_GetIP");
-        if (gcc_backtrace && gcc_get_ip)
-            return "libgcc";
+    if (wants(wanted, "hmm") && cfi_load()) {
+        use_cfi = 1;
+        return "hmm";
     }
-    gcc_backtrace = NULL;
+    if (wants(wanted, "libunwind")) {
+        void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+        if (lib && (unw_backtrace_ptr = (unw_backtrace_fn *)dlsym(lib, "unw_backtrace")))
+            return "libunwind";
+    }
+    if (wants(wanted, "libgcc")) {
+        void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (lib) {
+            gcc_backtrace = (unwind_backtrace_fn *)dlsym(lib, "_Unwind_Backtrace");
+            gcc_get_ip = (unwind_get_ip_fn *)dlsym(lib, "_Unwind_GetIP");
+            if (gcc_backtrace && gcc_get_ip)
+                return "libgcc";
+        }
+        gcc_backtrace = NULL;
+    }
     return NULL;
 }
 
@@ -75,8 +92,19 @@ static int gcc_frame(struct _Unwind_Context *context, void *arg)
     return 0; /* _URC_NO_REASON: go on */
 }
 
-int trace_unwind(uintptr_t *ip, int depth)
+static __thread uintptr_t frames[TRACE_MAX_DEPTH] __attribute__((tls_model("initial-exec")));
+
+int trace_unwind(const uintptr_t **out, int depth, const void *frame, int *same_as_last)
 {
+    if (use_cfi) {
+        const uintptr_t *fp = frame;
+        return cfi_backtrace_from(fp[1], (uintptr_t)(fp + 2), fp[0], out, depth, same_as_last);
+    }
+    uintptr_t *ip = frames;
+    *out = frames;
+    *same_as_last = 0;
+    if (depth > TRACE_MAX_DEPTH)
+        depth = TRACE_MAX_DEPTH;
     uintptr_t all[TRACE_MAX_DEPTH + OWN_FRAMES_MAX];
     int max = depth + OWN_FRAMES_MAX, n = 0;
     if (max > (int)(sizeof all / sizeof all[0]))

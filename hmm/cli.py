@@ -26,7 +26,7 @@ import sys
 import textwrap
 
 from . import __version__
-from .library import library_path, preload_value
+from .library import TRACE_LIBRARY_NAME, library_path, preload_value
 
 PROG = "hmm-run"
 
@@ -42,6 +42,15 @@ options:
   --stats            print HMM's statistics to stderr when the program exits
   --stats-file PATH  write the statistics to PATH at exit (%p = process id,
                      so that each forked process writes its own file; %% = %)
+  --trace PATH       record every malloc call of the program in PATH
+                     (HMM_TRACE, with libhmm-trace.so preloaded: the same
+                     allocator, recording); %p = process id.  A process the
+                     program forks writes PATH.<pid> (when PATH has no %p),
+                     an exec'ed program goes on in its process's file.
+                     Read it with `hmm report PATH`.  An existing PATH is
+                     replaced.
+  --trace-depth N    frames of call stack per allocation, 0 to 32
+                     (HMM_TRACE_DEPTH; default 32; 0: no stacks, fastest)
   --check [LEVEL]    check mode (HMM_CHECK); LEVEL is 0, 1 or 2, given as
                      --check=LEVEL or as the next argument (only when that
                      is 0, 1 or 2: `--check prog` runs prog at level 1).
@@ -103,8 +112,8 @@ class UsageError(Exception):
 
 def _parse(argv):
     """Split argv into (options dict, program argv)."""
-    options = {"stats": None, "check": None, "print_lib": False, "env": False,
-               "help": False, "version": False}
+    options = {"stats": None, "check": None, "trace": None, "trace_depth": None,
+               "print_lib": False, "env": False, "help": False, "version": False}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -123,6 +132,23 @@ def _parse(argv):
             if not value:
                 raise UsageError("--stats-file needs a non-empty PATH")
             _set_stats(options, absolute_template(value))
+        elif name in ("--trace", "--trace-depth"):
+            if not has_value:
+                i += 1
+                if i == len(argv):
+                    raise UsageError(f"{name} needs a {'PATH' if name == '--trace' else 'number'}")
+                value = argv[i]
+            key = name[2:].replace("-", "_")
+            if options[key] is not None:
+                raise UsageError(f"{name} can be given only once")
+            if name == "--trace":
+                if not value:
+                    raise UsageError("--trace needs a non-empty PATH")
+                options["trace"] = absolute_template(value)
+            else:
+                if not value.isdigit() or int(value) > 32:
+                    raise UsageError(f"--trace-depth {value}: the depth is a number from 0 to 32")
+                options["trace_depth"] = str(int(value))
         elif name == "--check":
             if has_value and value not in CHECK_LEVELS:
                 raise UsageError(f"--check={value}: the level is 0, 1 or 2")
@@ -288,9 +314,11 @@ def main(argv=None):
         return _usage_error("--print-lib and --env print and exit; they take no program")
     if not printing and not program:
         return _usage_error("no program given")
+    if options["trace_depth"] is not None and options["trace"] is None:
+        return _usage_error("--trace-depth goes with --trace PATH")
 
     try:
-        library = library_path()
+        library = library_path(TRACE_LIBRARY_NAME) if options["trace"] else library_path()
         preload = preload_value(library, os.environ.get("LD_PRELOAD"))
     except (FileNotFoundError, ValueError) as exc:
         _error(str(exc))
@@ -304,6 +332,10 @@ def main(argv=None):
             print(f"export HMM_STATS={shlex.quote(options['stats'])}")
         if options["check"] is not None:
             print(f"export HMM_CHECK={options['check']}")
+        if options["trace"] is not None:
+            print(f"export HMM_TRACE={shlex.quote(options['trace'])}")
+        if options["trace_depth"] is not None:
+            print(f"export HMM_TRACE_DEPTH={options['trace_depth']}")
     if printing:
         return 0
 
@@ -322,7 +354,37 @@ def main(argv=None):
         env["HMM_STATS"] = options["stats"]
     if options["check"] is not None:
         env["HMM_CHECK"] = options["check"]
+    if options["trace"] is not None:
+        status = _start_trace(options, env)
+        if status:
+            return status
     return _exec(path, program, env)
+
+
+def _start_trace(options, env):
+    """Set the tracing variables; remove the file this process (the
+    program, once exec'ed: same pid) will write, which the library creates
+    afresh only when it is not there.  A non-zero status on failure."""
+    template = options["trace"]
+    path = template.replace("%%", "\0").replace("%p", str(os.getpid())).replace("\0", "%")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        _error(f"--trace {path}: no such directory: {directory}")
+        return 2
+    try:
+        if os.path.isdir(path):
+            _error(f"--trace {path}: is a directory")
+            return 2
+        if os.path.lexists(path):
+            os.unlink(path)
+    except OSError as exc:
+        _error(f"--trace {path}: cannot replace it: {exc.strerror}")
+        return 2
+    env["HMM_TRACE"] = template
+    if options["trace_depth"] is not None:
+        env["HMM_TRACE_DEPTH"] = options["trace_depth"]
+    _error(f"recording every malloc call to {path} (read it with: hmm report {shlex.quote(path)})")
+    return 0
 
 
 def _exec(path, program, env):

@@ -8,6 +8,8 @@ different build than the one this Python code belongs to.
 import os
 
 LIBRARY_NAME = "libhmm.so"
+# The same allocator built to record every call (hmm-run --trace).
+TRACE_LIBRARY_NAME = "libhmm-trace.so"
 
 BUILD_HINT = (
     "build it with `pip install .` (or `python build_hmm.py` for an in-place "
@@ -15,13 +17,14 @@ BUILD_HINT = (
 )
 
 
-def library_path():
-    """Return the absolute path of the ``libhmm.so`` shipped with this package.
+def library_path(name=LIBRARY_NAME):
+    """Return the absolute path of the ``libhmm.so`` shipped with this package
+    (or of `name`, another library shipped with it: TRACE_LIBRARY_NAME).
 
     Raises FileNotFoundError, saying how to build it, when it is missing.
     """
     package_dir = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(package_dir, LIBRARY_NAME)
+    path = os.path.join(package_dir, name)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"the HMM preload library is missing: {path} does not exist; {BUILD_HINT}"
