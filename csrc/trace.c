@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -110,6 +111,10 @@ static uint64_t clock_ns(clockid_t clock)
 
 static inline unsigned char *put_varint(unsigned char *out, uint64_t v)
 {
+    if (__builtin_expect(v < 0x80, 1)) { /* a stack id, a small size, a free just after its malloc */
+        *out = (unsigned char)v;
+        return out + 1;
+    }
     while (v >= 0x80) {
         *out++ = (unsigned char)(v | 0x80);
         v >>= 7;
@@ -505,12 +510,13 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
-    if (me.depth == 0 && !lock_take(&tr.lock))
+    c->locked = me.depth == 0;
+    if (c->locked && !lock_take(&tr.lock))
         return 0; /* the heap was given up after a misuse: untraced from now */
     if (!tr.header && tr.mode == MODE_EARLY)
         early_setup(); /* the first call of all */
     if (tr.mode == MODE_OFF) {
-        if (me.depth == 0)
+        if (c->locked)
             lock_give(&tr.lock);
         return 0;
     }
@@ -526,9 +532,14 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
 
 int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 {
-    /* The common case: an ordinary call, no stack to take, the lock free. */
+    /* The common case: an ordinary call, no stack to take, the lock free
+     * or, while the process has one thread, not needed: no other thread
+     * can start before this one leaves the call. */
     if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header, 0) ||
-        (tr.depth && allocates(tag)) || !lock_try(&tr.lock))
+        (tr.depth && allocates(tag)))
+        return begin_rare(c, tag, frame);
+    c->locked = !__libc_single_threaded;
+    if (c->locked && !lock_try(&tr.lock))
         return begin_rare(c, tag, frame);
     c->tag = (uint8_t)tag;
     c->n = 0;
@@ -544,7 +555,7 @@ int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 static void leave(trace_call *c)
 {
     me.pending = c->outer;
-    if (--me.depth == 0)
+    if (--me.depth == 0 && c->locked)
         lock_give(&tr.lock);
 }
 
@@ -590,8 +601,9 @@ static __attribute__((noinline)) unsigned char *room_for_call(void)
     return out;
 }
 
-/* The call's record, and what must come before it. */
-static void put_call(trace_call *c)
+/* Where the call's record goes, its tag, time and stack written; what
+ * must come before it written first.  NULL when it cannot be written. */
+static inline unsigned char *record_open(trace_call *c, unsigned char **start)
 {
     me.writing = 1;
     uint32_t stack = 0;
@@ -600,17 +612,40 @@ static void put_call(trace_call *c)
     /* Records fit in the window (or early[]) nearly always; a full
      * window, and every record once exit began (window_end is 0 then),
      * take room_for's slower way. */
-    unsigned char *start, *out;
+    unsigned char *out;
     if (__builtin_expect(tr.pos + RECORD_MAX <= tr.window_end, 1))
-        start = tr.window + (tr.pos - tr.window_start);
-    else
-        start = room_for_call();
-    if (__builtin_expect(start != NULL, 1)) {
-        out = start;
-        *out++ = c->tag;
-        out = put_varint(out, c->tsc - tr.last_tsc);
-        tr.last_tsc = c->tsc;
-        out = put_varint(out, stack);
+        out = tr.window + (tr.pos - tr.window_start);
+    else if (!(out = room_for_call()))
+        return NULL;
+    *start = out;
+    *out++ = c->tag;
+    out = put_varint(out, c->tsc - tr.last_tsc);
+    tr.last_tsc = c->tsc;
+    return put_varint(out, stack);
+}
+
+static inline void record_close(unsigned char *start, unsigned char *end)
+{
+    if (__builtin_expect(end != NULL, 1)) {
+        if (__builtin_expect(tr.mode == MODE_DIRECT, 0)) {
+            int saved_errno = errno;
+            commit(start, end);
+            errno = saved_errno;
+        } else {
+            tr.pos += (uint64_t)(end - start);
+            __atomic_store_n(&tr.header->length, tr.pos - TRACE_HEADER_SIZE, __ATOMIC_RELEASE);
+        }
+    } else {
+        tr.lost++;
+    }
+    me.writing = 0;
+}
+
+/* The call's record, its fields as trace_field gave them. */
+static void put_call(trace_call *c)
+{
+    unsigned char *start, *out = record_open(c, &start);
+    if (out) {
         for (int i = 0; i < c->n; i++) {
             if (c->kind[i] == FIELD_PTR)
                 out = put_ptr(out, c->field[i]);
@@ -619,22 +654,35 @@ static void put_call(trace_call *c)
             else
                 out = put_varint(out, zigzag((int64_t)c->field[i]));
         }
-        if (tr.mode == MODE_DIRECT) {
-            int saved_errno = errno;
-            commit(start, out);
-            errno = saved_errno;
-        } else {
-            commit(start, out);
-        }
-    } else {
-        tr.lost++;
     }
-    me.writing = 0;
+    record_close(start, out);
 }
 
 void trace_end(trace_call *c)
 {
     put_call(c);
+    leave(c);
+}
+
+/* The two commonest records, without put_call's field loop: a size asked
+ * for and the block returned, and a pointer freed. */
+void trace_end_block(trace_call *c, const void *block)
+{
+    unsigned char *start, *out = record_open(c, &start);
+    if (out) {
+        out = put_varint(out, c->field[0]);
+        out = put_ptr(out, (uintptr_t)block);
+    }
+    record_close(start, out);
+    leave(c);
+}
+
+void trace_end_free(trace_call *c)
+{
+    unsigned char *start, *out = record_open(c, &start);
+    if (out)
+        out = put_ptr(out, c->field[0]);
+    record_close(start, out);
     leave(c);
 }
 

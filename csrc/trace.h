@@ -68,6 +68,7 @@ typedef struct trace_call {
     uint8_t kind[TRACE_FIELDS_MAX];
     uint8_t n;
     uint8_t tag;
+    uint8_t locked;                   /* it took the tracer's lock */
     uint32_t stack;                   /* its id, or 0 */
     struct trace_call *outer;         /* the call this one is inside, on this thread */
     const void *frame;                /* the libc name's frame: its stack starts there */
@@ -102,6 +103,10 @@ static inline void trace_int(trace_call *c, int64_t n) { trace_field(c, FIELD_IN
 
 /* Write the call's record and give the tracer's lock back; errno is kept. */
 void trace_end(trace_call *c);
+/* The same for a call of one size (trace_size) that returned `block`, and
+ * for a free of one pointer (trace_ptr), without the generic field loop. */
+void trace_end_block(trace_call *c, const void *block);
+void trace_end_free(trace_call *c);
 /* The call wrote nothing the trace should show (the reserve served it):
  * no record, and the lock back. */
 void trace_drop(trace_call *c);

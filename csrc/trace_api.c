@@ -61,7 +61,12 @@ static inline __attribute__((always_inline)) void *traced_alloc(enum trace_tag t
     if (!trace_begin(&c, tag))
         return fn(size);
     trace_size(&c, size);
-    return returned(&c, fn(size));
+    void *p = fn(size);
+    if (__builtin_expect(reserve_holds(p), 0))
+        trace_drop(&c);
+    else
+        trace_end_block(&c, p);
+    return p;
 }
 
 HMM_EXPORT_TRACED void *malloc(size_t size) { return traced_alloc(TRACE_MALLOC, untraced_malloc, size); }
@@ -172,7 +177,7 @@ HMM_EXPORT_TRACED void free(void *ptr)
     }
     trace_ptr(&c, ptr);
     untraced_free(ptr);
-    trace_end(&c);
+    trace_end_free(&c);
 }
 
 HMM_EXPORT_TRACED void HmmFree(void *ptr)
