@@ -388,7 +388,8 @@ HMM_EXPORT void HMM_API(free)(void *ptr)
     call_leave();
 }
 
-/* The reserve's memory is fresh from mmap and never reused: zero already. */
+/* Zeroed here: a reserve chunk whose blocks were all freed is carved again
+ * from its start (reserve.c), so its bytes are not always fresh from mmap. */
 static void *calloc_elsewhere(size_t nmemb, size_t size)
 {
     size_t total;
@@ -396,7 +397,8 @@ static void *calloc_elsewhere(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return alloc_elsewhere(total, HMM_ALIGNMENT);
+    void *p = alloc_elsewhere(total, HMM_ALIGNMENT);
+    return p ? memset(p, 0, total) : NULL;
 }
 
 static void *do_calloc(size_t nmemb, size_t size)

@@ -113,10 +113,10 @@ def _select(kind, wanted, available):
     return [by_name[n] for n in dict.fromkeys(wanted)]
 
 
-def _hmm_library():
+def _hmm_library(name=None):
     try:
-        from ..library import library_path
-        return library_path()
+        from ..library import LIBRARY_NAME, library_path
+        return library_path(name or LIBRARY_NAME)
     except FileNotFoundError:
         return None
 
@@ -124,24 +124,27 @@ def _hmm_library():
 def _pin_hmm(allocs, workdir, notes):
     """Preload a private copy of libhmm.so: a rebuild in the source tree
     while the benchmark runs must not change (or break) what it measures."""
-    hmm_allocs = [a for a in allocs if a.kind == "hmm"]
-    if not hmm_allocs:
-        return allocs
-    original = hmm_allocs[0].library
-    copy = workdir / "lib" / Path(original).name
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(original, copy)
-    digest = hashlib.sha256(copy.read_bytes()).hexdigest()[:16]
-    notes.append(f"libhmm.so: {original} (sha256 {digest}...), preloaded from a copy "
-                 "taken at the start")
-    return [dataclasses.replace(a, library=str(copy), origin=original) if a.kind == "hmm" else a
-            for a in allocs]
+    copies = {}
+    for a in allocs:
+        if a.kind in ("hmm", "tracer") and a.library and a.library not in copies:
+            original = a.library
+            copy = workdir / "lib" / Path(original).name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(original, copy)
+            digest = hashlib.sha256(copy.read_bytes()).hexdigest()[:16]
+            notes.append(f"{Path(original).name}: {original} (sha256 {digest}...), preloaded "
+                         "from a copy taken at the start")
+            copies[original] = str(copy)
+    return [dataclasses.replace(a, library=copies[a.library], origin=a.library)
+            if a.library in copies else a for a in allocs]
 
 
 def _check_preloads(allocs, whose_malloc, workdir):
     """Fail unless each allocator really provides malloc and free in a run."""
     for alloc in allocs:
-        env = base_env(workdir, (alloc.env,))
+        if alloc.wrapper:
+            continue   # a profiler over glibc: nothing of ours to check
+        env = base_env(workdir, (alloc.env_for(workdir),))
         if alloc.library:
             env["LD_PRELOAD"] = alloc.library
         proc = subprocess.run([str(whose_malloc)], env=env, capture_output=True, text=True)
@@ -205,7 +208,7 @@ def _choose_allocators(args, every_allocator, hmm_library, notes):
     if args.allocators:
         allocs = _select("allocator", args.allocators, every_allocator)
     else:
-        allocs = every_allocator
+        allocs = [a for a in every_allocator if a.default]
         if not hmm_library:
             raise Fatal("libhmm.so is not built (python build_hmm.py), or leave hmm out "
                         "with --allocators")
@@ -265,7 +268,8 @@ def _choose_micros(args, notes):
 
 def _plan(args):
     hmm_library = _hmm_library()
-    every_allocator = _allocators.available(args.lib, hmm_library)
+    every_allocator = _allocators.available(args.lib, hmm_library,
+                                            _hmm_library("libhmm-trace.so"))
     if args.list:
         _print_list(every_allocator, hmm_library)
         return None

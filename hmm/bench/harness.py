@@ -151,8 +151,9 @@ class Bench:
             shutil.rmtree(directory)
         directory.mkdir()
         stdout, stderr = runs_dir / f"{tag}.out", runs_dir / f"{tag}.err"
-        env = base_env(directory, (alloc.env, cmd.env))
-        m = measure.run_measured(self.s.measure_bin, cmd.argv, env=env, cwd=directory,
+        env = base_env(directory, (alloc.env_for(directory), cmd.env))
+        m = measure.run_measured(self.s.measure_bin, alloc.argv_for(cmd.argv, directory),
+                                 env=env, cwd=directory,
                                  stdin=cmd.stdin, stdout=stdout, stderr=stderr,
                                  preload=alloc.library, timeout=timeout)
         run = Run(w.name, alloc.name, round_number, m.status, m.wall, m.cpu, m.maxrss_kib)
@@ -162,6 +163,7 @@ class Bench:
             tail = stderr.read_bytes()[-600:].decode(errors="replace").strip()
             run.error = f"exit status {m.status}" + (f": {tail}" if tail else "")
         else:
+            alloc.strip_banner(stdout)
             got = measure.digest(stdout, directory, cmd.outputs)
             if round_number == 0:
                 keep = self.s.workdir / "reference" / f"{w.name}.out"
@@ -276,7 +278,9 @@ def run_micro(valgrind, micros, binaries, allocators, workdir, quick, log=sys.st
         row = results.setdefault(m.name, {})
         for alloc in allocators:
             done += 1
-            env = base_env(workdir, (alloc.env,))
+            if alloc.wrapper:   # a profiler under callgrind measures valgrind and itself
+                continue
+            env = base_env(workdir, (alloc.env_for(workdir),))
             if alloc.library:
                 env["LD_PRELOAD"] = alloc.library
             out = workdir / f"callgrind.{m.name}.{alloc.name}.out"
