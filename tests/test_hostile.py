@@ -93,6 +93,17 @@ def test_crash_handler_allocates_after_a_misuse_report(compile_c, support, mode)
                         lines[0]), lines
 
 
+def test_calloc_after_a_misuse_report_is_zeroed(compile_c, support):
+    """After a misuse report every call is served by the reserve, which
+    carves a chunk's bytes again once its blocks are all freed: calloc must
+    zero what it hands out, as glibc's does."""
+    exe = compile_c("abort_handler_alloc.c")
+    glibc, under = _both([str(exe), "calloc"], support, timeout=30)
+    assert glibc.returncode == -6, glibc.stdout + glibc.stderr
+    assert "SIGABRT handler: calloc zeroed" in glibc.stdout
+    _same_end(glibc, under)
+
+
 def test_signal_handler_allocating_while_its_thread_is_inside_malloc(compile_c, support):
     """Undefined behaviour that glibc survives in practice: HMM serves the
     handler's calls from its reserve, with no deadlock, no abort and no

@@ -7,13 +7,17 @@
  * crash reporters do:
  *   alloc   it allocates itself: backtrace_symbols, a buffer, a string;
  *   logger  it hands the report to a logger thread that allocates, and
- *           waits for it (a crash log flushed by another thread).
+ *           waits for it (a crash log flushed by another thread);
+ *   calloc  it allocates, dirties and frees a block, then callocs one of
+ *           the same size several times: every byte must be zero (after a
+ *           misuse report HMM serves every call from its reserve, which
+ *           carves the same bytes again once all its blocks are freed).
  * Either way it prints what it did and returns, and the process dies of
  * SIGABRT.  An allocator that aborts with its lock held or its "inside the
  * allocator" mark set hangs the logger, or reports the handler's own calls
  * as misuse over and over.
  *
- * Usage: abort_handler_alloc alloc|logger
+ * Usage: abort_handler_alloc alloc|logger|calloc
  */
 #define _GNU_SOURCE
 #include <execinfo.h>
@@ -57,10 +61,30 @@ static void *logger(void *arg)
     return NULL;
 }
 
+/* calloc's bytes after a dirty block of the same size was freed. */
+static void check_calloc(void)
+{
+    int zeroed = 1;
+    for (int round = 0; round < 4; round++) {
+        unsigned char *dirty = malloc(200);
+        for (int i = 0; dirty && i < 200; i++)
+            ((volatile unsigned char *)dirty)[i] = 0xa5; /* volatile: a store before free stays */
+        free(dirty);
+        unsigned char *clean = calloc(1, 200);
+        for (int i = 0; clean && i < 200; i++)
+            zeroed &= clean[i] == 0;
+        free(clean);
+    }
+    printf("SIGABRT handler: calloc %s\n", zeroed ? "zeroed" : "NOT zeroed");
+    fflush(stdout);
+}
+
 static void on_abort(int sig)
 {
     (void)sig;
-    if (strcmp(mode, "logger") == 0) {
+    if (strcmp(mode, "calloc") == 0) {
+        check_calloc();
+    } else if (strcmp(mode, "logger") == 0) {
         sem_post(&report_ready);
         sem_wait(&report_written);
     } else {
