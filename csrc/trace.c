@@ -26,7 +26,8 @@
 #include <x86intrin.h>
 #endif
 
-#define WINDOW_SIZE ((uint64_t)8 << 20)   /* file bytes mapped at a time */
+#define WINDOW_MIN ((uint64_t)64 << 10)   /* file bytes mapped at a time: at first, */
+#define WINDOW_MAX ((uint64_t)8 << 20)    /* and once the file is this big */
 #define EARLY_SIZE (256u << 10)           /* records kept before the file opens */
 #define RECORD_MAX 1024                   /* room made before a call's records */
 #define SCRATCH_SIZE 8192                 /* a record written with pwrite (DIRECT) */
@@ -166,16 +167,21 @@ static void stop(const char *what, int error)
     __atomic_store_n(&trace_on, 0, __ATOMIC_RELAXED);
 }
 
-/* Map the window that holds file offset `at` onward. */
+/* Map the window that holds file offset `at` onward.  Its blocks are
+ * reserved first, so it grows with the file (a window as big as what is
+ * written so far, from 64 KiB to 8 MiB): the blocks of a short program's
+ * trace cost nothing much to reserve, and to give back at exit. */
 static int map_window(uint64_t at)
 {
-    uint64_t start = at & ~(uint64_t)4095;
-    int error = posix_fallocate(tr.fd, (off_t)start, (off_t)WINDOW_SIZE);
+    uint64_t start = at & ~(uint64_t)4095, size = WINDOW_MIN;
+    while (size < start && size < WINDOW_MAX)
+        size *= 2;
+    int error = posix_fallocate(tr.fd, (off_t)start, (off_t)size);
     if (error) {
         stop("cannot grow the trace", error);
         return 0;
     }
-    void *w = mmap(NULL, WINDOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, tr.fd, (off_t)start);
+    void *w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, tr.fd, (off_t)start);
     if (w == MAP_FAILED) {
         stop("cannot map the trace", errno);
         return 0;
@@ -184,7 +190,7 @@ static int map_window(uint64_t at)
         munmap(tr.window, (size_t)(tr.window_end - tr.window_start));
     tr.window = w;
     tr.window_start = start;
-    tr.window_end = start + WINDOW_SIZE;
+    tr.window_end = start + size;
     return 1;
 }
 

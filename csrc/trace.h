@@ -29,9 +29,10 @@
  *    libunwind, runs in parallel), and stored once: a table of the stacks
  *    seen gives each an id, and a stack's record is written before its
  *    first use.
- *  - Records go straight into the file through a shared mapping (8 MiB
- *    windows, their blocks reserved with posix_fallocate first, so that a
- *    full disk is an error and not a SIGBUS), and the header's length is
+ *  - Records go straight into the file through a shared mapping (windows
+ *    of 64 KiB growing to 8 MiB, their blocks reserved with posix_fallocate
+ *    first, so that a full disk is an error and not a SIGBUS), and the
+ *    header's length is
  *    updated after each one: there is no buffer to flush, so a crash, an
  *    abort on a misuse or a kill loses nothing written, and nothing
  *    depends on a signal handler.  At exit the file is cut to its length
