@@ -20,23 +20,25 @@
  *
  * How the recorder works:
  *  - One order for all threads: trace_begin takes the tracer's lock and
- *    trace_end gives it back, so the call itself runs under it.  A block is
- *    then always recorded as freed after the call that returned it, however
- *    threads hand blocks to each other, and the n-th record is call n.  It
- *    serialises a multi-threaded program's allocator calls while tracing,
- *    as heaptrack's lock does.
- *  - The stack is taken before the lock (the slow part, DWARF unwinding by
- *    libunwind, runs in parallel), and stored once: a table of the stacks
- *    seen gives each an id, and a stack's record is written before its
- *    first use.
+ *    trace_end gives it back, so the call itself runs under it.  A block
+ *    is then always recorded as freed after the call that returned it,
+ *    however threads hand blocks to each other, and the n-th record is
+ *    call n.  It serialises a multi-threaded program's allocator calls
+ *    while tracing, as heaptrack's lock does; while the process has one
+ *    thread no lock is needed (none can start inside a call).
+ *  - A call that returns a block gets its stack (trace_unwind.h: HMM's own
+ *    cached DWARF unwinder, walking from the libc name's frame), taken
+ *    under the lock, whose table of code addresses it shares; frees get
+ *    none, as in heaptrack's and memray's traces.  A stack is stored once:
+ *    a table of the stacks seen gives each an id, and its record is
+ *    written before its first use.
  *  - Records go straight into the file through a shared mapping (windows
  *    of 64 KiB growing to 8 MiB, their blocks reserved with posix_fallocate
  *    first, so that a full disk is an error and not a SIGBUS), and the
- *    header's length is
- *    updated after each one: there is no buffer to flush, so a crash, an
- *    abort on a misuse or a kill loses nothing written, and nothing
- *    depends on a signal handler.  At exit the file is cut to its length
- *    and later calls are written with pwrite.
+ *    header's length is updated after each one: there is no buffer to
+ *    flush, so a crash, an abort on a misuse or a kill loses nothing
+ *    written, and nothing depends on a signal handler.  At exit the file is
+ *    cut to its length and later calls are written with pwrite.
  *  - Calls before the library's constructor (ld.so and libc allocate while
  *    the program loads) go to a static buffer, copied to the file when it
  *    opens; they have no stack (the unwinder is not loaded yet).
