@@ -43,6 +43,10 @@ CORE_SOURCES = [
     "validate.c",
     "format.c",
     "option_table.c",
+]
+# The binding adds the trace reader, which hmm.trace drives (the preload
+# libraries have no use for it).
+BINDING_SOURCES = CORE_SOURCES + [
     "trace_read.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.
@@ -134,7 +138,7 @@ def extensions():
     return [
         Extension(
             "hmm._core",
-            sources=_csrc(CORE_SOURCES),  # the cffi wrapper is added by BuildExt
+            sources=_csrc(BINDING_SOURCES),  # the cffi wrapper is added by BuildExt
             include_dirs=[CSRC],
             depends=_headers(),
             extra_compile_args=COMMON_CFLAGS + SANITIZE_FLAGS,

@@ -632,7 +632,7 @@ __attribute__((constructor)) static void library_start(void)
 #ifdef HMM_TRACING
     trace_start();
 #else
-    if (option_value(OPTION_TRACE))
+    if (option_value(OPTION_TRACE) && option_switch(OPTION_TRACE) != 0)
         report_line("HMM_TRACE is set, but this is libhmm.so, which does not trace: ",
                     "preload libhmm-trace.so (hmm-run --trace FILE)", NULL);
 #endif

@@ -54,8 +54,8 @@
       "check mode: 1 canaries and fills, 2 also the whole heap every HMM_CHECK_EVERY calls") \
     X(OPTION_CHECK_EVERY, "HMM_CHECK_EVERY", "1000",                          \
       "how often check mode 2 checks the whole heap, in calls")                 \
-    X(OPTION_TRACE, "HMM_TRACE", "",                                          \
-      "libhmm-trace.so: record every call in this file (%p = pid, %% = %; README: Tracing a program)") \
+    X(OPTION_TRACE, "HMM_TRACE", "off",                                       \
+      "libhmm-trace.so: a path to record every call in (%p = pid, %% = %); 1, yes, true, on: hmm-%p.trace; 0, no, false, off: none") \
     /* deep enough for an interpreter's, shallow enough to unwind fast */     \
     X(OPTION_TRACE_DEPTH, "HMM_TRACE_DEPTH", "32",                            \
       "frames of call stack per call in a trace, 0 to 32 (0: none)")            \

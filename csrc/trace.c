@@ -880,7 +880,10 @@ void trace_start(void)
     if (!lock_take(&tr.lock))
         return;
     const char *template = option_value(OPTION_TRACE);
-    if (!template) {
+    int on = template ? option_parse_switch(template) : 0;
+    if (on == 1)
+        template = "hmm-%p.trace";
+    if (!template || on == 0) {
         tr.mode = MODE_OFF;
         __atomic_store_n(&trace_on, 0, __ATOMIC_RELAXED);
         lock_give(&tr.lock);

@@ -7,8 +7,12 @@
 * ``OPTIONS``: the ``HMM_*`` options of ``libhmm.so``, with their defaults.
 * ``run``: run a program with ``libhmm.so`` preloaded and collect its stats.
 * ``library_path``: where ``libhmm.so`` is, for LD_PRELOAD.
+* ``Trace``: a trace that ``hmm-run --trace`` wrote, read into numpy
+  columns, with its summary, leaks and timeline (``hmm.trace``, loaded on
+  first use); ``TraceError`` says what is wrong with a damaged one.
 
-The command line is ``hmm-run`` (or ``python -m hmm``), see ``hmm.cli``.
+The command lines are ``hmm-run`` (or ``python -m hmm``), see ``hmm.cli``,
+and ``hmm run|report|bench``, see ``hmm.command``.
 """
 __version__ = "1.0.0"
 
@@ -26,6 +30,8 @@ __all__ = [
     "OPTIONS",
     "Option",
     "POLICIES",
+    "Trace",
+    "TraceError",
     "__version__",
     "library_path",
     "preload_env",
@@ -38,4 +44,8 @@ def __getattr__(name):
     # (hmm-run) must not need it.
     if name in ("POLICIES", "FAULTS", "OPTIONS"):
         return getattr(_heap, name)
+    # hmm.trace needs numpy: loaded only by those who read a trace.
+    if name in ("Trace", "TraceError"):
+        from . import trace
+        return getattr(trace, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -685,7 +685,7 @@ def test_help_columns_line_up(capsys):
     assert cli.main(["--help"]) == 0
     lines = capsys.readouterr().out.splitlines()
     options = [line for line in lines if line.startswith("  -")]
-    assert len(options) == 7
+    assert len(options) == 9
     column = len("  --stats-file PATH  ")
     for line in options:
         assert line[column - 2:column] == "  " and line[column] != " ", line

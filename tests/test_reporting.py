@@ -204,7 +204,8 @@ def test_known_options_do_not_warn(compile_c, support, tmp_path):
     exe = compile_c("stats_options.c")
     values = {"HMM_STATS": "0", "HMM_POLICY": "best-fit", "HMM_TCACHE": "8",
               "HMM_MMAP_THRESHOLD": "1m", "HMM_TRIM_THRESHOLD": "1m", "HMM_TOP_PAD": "64k", "HMM_TRIM_DELAY": "5",
-              "HMM_CHECK": "0", "HMM_CHECK_EVERY": "10"}
+              "HMM_CHECK": "0", "HMM_CHECK_EVERY": "10", "HMM_TRACE": "off",
+              "HMM_TRACE_DEPTH": "8", "HMM_TRACE_UNWIND": "libgcc"}
     assert sorted(values) == sorted(_known_options())
     under = _hmm([str(exe)], support, tmp_path, **values)
     assert (under.returncode, under.stderr) == (0, b"")

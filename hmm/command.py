@@ -1,0 +1,265 @@
+"""hmm: HMM's tools under one command, with memray's and heaptrack's verbs.
+
+    hmm run [hmm-run options] [--] program [args...]
+    hmm report TRACE [options]
+    hmm bench [options]
+
+``hmm run`` is exactly ``hmm-run`` (see hmm.cli), which records a trace
+with ``--trace FILE``; ``hmm report`` says what a trace shows (see
+``report_parser``); ``hmm bench`` is the benchmark of ``python -m hmm
+bench`` (hmm.bench).
+
+Exit status: the verb's; 2 on a usage error.  ``hmm report`` exits 1 when
+a trace cannot be read or an output cannot be written, and when a trace is
+damaged (it still reports on the part before the damage).
+"""
+import argparse
+import contextlib
+import json
+import os
+import sys
+
+from . import __version__
+
+PROG = "hmm"
+
+HELP = f"""usage: {PROG} COMMAND [ARGS...]
+
+HMM, the Heap Memory Manager: run a program with it, and see what the
+program did with its heap.
+
+commands:
+  run      run a program with HMM as its malloc (exactly hmm-run; with
+           --trace FILE it records every malloc call in FILE)
+  report   report on a trace: summary, leaks, timeline, flame graph, mtrace,
+           JSON, and the difference from another trace
+  bench    compare HMM with other mallocs on real programs
+
+`{PROG} COMMAND --help` tells more about each.
+options:
+  -h, --help  show this help and exit
+  --version   show the version and exit"""
+
+
+def main(argv=None):
+    """Entry point of `hmm`; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        print(HELP, file=sys.stderr)
+        return 2
+    verb, rest = argv[0], argv[1:]
+    if verb in ("-h", "--help"):
+        print(HELP)
+        return 0
+    if verb == "--version":
+        print(f"{PROG} (hmm) {__version__}")
+        return 0
+    if verb not in VERBS:
+        print(f"{PROG}: error: unknown command {verb!r}: the commands are "
+              f"{', '.join(VERBS)} (see {PROG} --help)", file=sys.stderr)
+        return 2
+    return VERBS[verb](rest)
+
+
+def _run(argv):
+    from .cli import main as run_main
+    return run_main(argv)
+
+
+def _bench(argv):
+    # What `python -m hmm bench` runs (hmm.cli's COMMANDS).
+    from .bench import main as bench_main
+    return bench_main(argv)
+
+
+# ---- hmm report -------------------------------------------------------------------
+
+REPORT = f"{PROG} report"
+
+
+def _top_count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count (0 for all), got {text!r}")
+    return value
+
+
+def report_parser():
+    from .trace_export import WEIGHTS
+    p = argparse.ArgumentParser(
+        prog=REPORT,
+        description="Say what a trace of `hmm run --trace FILE prog` shows of the program's "
+        "heap.  With no option, print the summary and then the leaks.",
+        epilog="OUT may be - for stdout.  The trace may be damaged or cut short (a crash, a "
+        "full disk): the report covers the calls before the damage, the damage is named on "
+        "stderr, and the exit status is 1.")
+    p.add_argument("trace", metavar="TRACE", help="the trace file")
+    p.add_argument("--summary", action="store_true",
+                   help="print the summary: threads, calls, bytes allocated, the peak in use, "
+                   "what was live at exit, and the top allocation sites")
+    p.add_argument("--leaks", action="store_true",
+                   help="print the blocks live at exit, grouped by the stack that allocated "
+                   "them, biggest first")
+    p.add_argument("--top", type=_top_count, default=10, metavar="N",
+                   help="sites in each list of the summary, and leak sites printed "
+                   "(default 10; 0: all)")
+    p.add_argument("--timeline", metavar="PNG", help="draw bytes in use over time as a PNG")
+    p.add_argument("--timeline-csv", metavar="CSV",
+                   help="write bytes in use over time as CSV (seconds,call,bytes_in_use)")
+    p.add_argument("--mtrace", metavar="OUT",
+                   help="write the calls as glibc's mtrace(3) log, for its mtrace script")
+    p.add_argument("--flamegraph", metavar="OUT",
+                   help="write collapsed stacks (frames outermost first, joined by ';', then "
+                   "the weight), for flamegraph.pl or speedscope")
+    p.add_argument("--weight", choices=WEIGHTS, default=None,
+                   help="what --flamegraph weighs: bytes live at the peak (the default), bytes "
+                   "live at exit, or allocation calls")
+    p.add_argument("--json", metavar="OUT", help="write the summary and the leaks as JSON")
+    p.add_argument("--diff", metavar="BASE",
+                   help="print what grew from the trace BASE to TRACE: the sites (matched by "
+                   "function names) holding more bytes at the peak or at exit")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress on stderr even when it is not a terminal")
+    return p
+
+
+class _Failure(Exception):
+    """A one-line error of `hmm report`, and its exit status."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
+
+
+def _report(argv):
+    parser = report_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or argparse's usage error
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.weight and not args.flamegraph:
+        parser.print_usage(sys.stderr)
+        print(f"{REPORT}: error: --weight goes with --flamegraph", file=sys.stderr)
+        return 2
+    try:
+        return _report_main(args)
+    except _Failure as exc:
+        print(f"{REPORT}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except BrokenPipeError:
+        # `hmm report t | head`: nobody reads the rest.  Point stdout at
+        # /dev/null, so that Python's flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _progress_printer(asked):
+    if not (asked or sys.stderr.isatty()):
+        return None
+
+    def say(line):
+        print(f"{REPORT}: {line}", file=sys.stderr, flush=True)
+    return say
+
+
+def _load(path, progress):
+    """The Trace at `path`, or a _Failure naming what is wrong."""
+    import warnings
+
+    from .trace import Trace, TraceError, TraceWarning
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TraceWarning)
+            trace = Trace.load(path, progress=progress)
+    except FileNotFoundError:
+        raise _Failure(f"{path}: no such file")
+    except IsADirectoryError:
+        raise _Failure(f"{path}: is a directory, not a trace")
+    except OSError as exc:
+        raise _Failure(f"{path}: {exc.strerror or exc}")
+    except TraceError as exc:
+        raise _Failure(str(exc))
+    if trace.error is not None:
+        print(f"{REPORT}: error: {trace.error}; reporting on the {len(trace):,} calls before it",
+              file=sys.stderr)
+    return trace
+
+
+@contextlib.contextmanager
+def _output(path):
+    if path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    try:
+        f = open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise _Failure(f"cannot write {path}: {exc.strerror or exc}")
+    with f:
+        yield f
+
+
+def _report_main(args):
+    from . import trace_export, trace_report
+
+    progress = _progress_printer(args.progress)
+    trace = _load(args.trace, progress)
+    damaged = trace.error is not None
+    base = None
+    if args.diff:
+        base = _load(args.diff, progress)
+        damaged = damaged or base.error is not None
+
+    files_asked = any((args.timeline, args.timeline_csv, args.mtrace, args.flamegraph, args.json))
+    text_asked = args.summary or args.leaks or args.diff
+    show_summary = args.summary or not (files_asked or text_asked)
+    show_leaks = args.leaks or not (files_asked or text_asked)
+
+    sections = []
+    if show_summary:
+        sections.append(str(trace.summary(top=args.top)))
+    if show_leaks:
+        sections.append("leaks:\n\n" + trace_report.leaks_text(trace.leaks(), top=args.top))
+    if base is not None:
+        sections.append(str(trace_report.diff(base, trace, top=args.top)))
+    if sections:
+        print("\n\n".join(sections))
+        sys.stdout.flush()
+
+    if args.flamegraph:
+        with _output(args.flamegraph) as out:
+            trace_export.write_collapsed(trace, out, weight=args.weight or "peak")
+    if args.mtrace:
+        with _output(args.mtrace) as out:
+            trace_export.write_mtrace(trace, out)
+    if args.json:
+        document = trace_export.report_dict(trace, top=args.top)
+        if base is not None:
+            document["diff"] = trace_report.diff(base, trace, top=args.top).to_dict()
+        with _output(args.json) as out:
+            json.dump(document, out, indent=1)
+            out.write("\n")
+    if args.timeline_csv:
+        with _output(args.timeline_csv) as out:
+            trace_export.write_timeline_csv(trace, out)
+    if args.timeline:
+        if args.timeline == "-":
+            raise _Failure("--timeline needs a file name: a PNG does not go to stdout", 2)
+        try:
+            trace_export.write_timeline_png(trace, args.timeline)
+        except trace_export.MissingPlotter as exc:
+            raise _Failure(str(exc))
+        except OSError as exc:
+            raise _Failure(f"cannot write {args.timeline}: {exc.strerror or exc}")
+    return 1 if damaged else 0
+
+
+VERBS = {"run": _run, "report": _report, "bench": _bench}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
