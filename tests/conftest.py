@@ -246,11 +246,13 @@ def hmm_run_bin(tmp_path_factory):
     whether that is the source tree (built in place) or an installed copy."""
     bindir = tmp_path_factory.mktemp("bin")
     pkg_parent = Path(hmm.__file__).resolve().parent.parent
-    script = bindir / "hmm-run"
-    # sys.path[0] is the current directory for `python -c`: replace it, so
-    # that a source tree there cannot shadow the package under test.
-    code = (f"import sys; sys.path[0] = {str(pkg_parent)!r}; "
-            "from hmm.cli import main; sys.exit(main())")
-    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(code)} "$@"\n')
-    script.chmod(0o755)
+    # hmm-run, and the hmm command with its verbs.
+    for name, module in (("hmm-run", "hmm.cli"), ("hmm", "hmm.command")):
+        script = bindir / name
+        # sys.path[0] is the current directory for `python -c`: replace it, so
+        # that a source tree there cannot shadow the package under test.
+        code = (f"import sys; sys.path[0] = {str(pkg_parent)!r}; "
+                f"from {module} import main; sys.exit(main())")
+        script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(code)} "$@"\n')
+        script.chmod(0o755)
     return bindir

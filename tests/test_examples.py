@@ -116,3 +116,23 @@ def test_shell_session_runs_its_commands_under_hmm(support, hmm_run_bin, libhmm)
     assert len({pid for pid, _, _ in reports}) == len(reports)
     assert all(int(allocs) > 0 and int(peak) > 0 for _, allocs, peak in reports), out
     assert re.search(r"^hmm: pid \d+$", out, re.M) and re.search(r"^hmm: alloc_calls [1-9]", out, re.M)
+
+
+def test_trace_leaks_names_the_leaking_lines(support, hmm_run_bin):
+    """examples/trace_leaks.sh builds a program that forgets 29 of 30
+    strdup'ed words and a table of 100 ints, traces it and prints its leaks:
+    each leak with its bytes and the line that allocated it."""
+    support.require_program("bash")
+    run = subprocess.run(["bash", str(EXAMPLES / "trace_leaks.sh")], capture_output=True,
+                         text=True, env=_env(support, hmm_run_bin), timeout=support.TIMEOUT,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert "the square of 99 is 9801" in out
+    table = re.search(r"^400 bytes in 1 block still live at exit, allocated at:\n(.*\n){0,3}"
+                      r".*in squares at \S*leaky\.c:16$", out, re.M)
+    assert table, out
+    # 30 words of 5, 7 or 8 bytes with their NULs; the last is still reachable, but live.
+    words = re.search(r"^([\d,]+) bytes in 30 blocks still live at exit, allocated at:\n"
+                      r"(.*\n)*?.*in remember at \S*leaky\.c:9$", out, re.M)
+    assert words and int(words[1].replace(",", "")) == 10 * (5 + 7 + 8), out

@@ -351,3 +351,51 @@ def test_hmm_trace_set_for_the_plain_library_says_so(support, libhmm):
     proc = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0
     assert "libhmm-trace.so" in proc.stderr and "HMM_TRACE" in proc.stderr
+
+
+LEAK_SITES = {"leak_names": (280, 7), "leak_table": (1536, 1), "leak_buffer": (5000, 1)}
+
+
+def test_leaks_of_a_real_program_named_by_hmm_report_and_glibcs_mtrace(
+        hmm_run_bin, tmp_path, compile_c, support):
+    """trace_leaks.c leaks at three known functions: the report names those
+    three, each with its bytes and blocks (the only other block live at
+    exit is stdout's buffer, which glibc keeps to the end); glibc's own
+    mtrace script, reading the export, lists the same blocks."""
+    exe = compile_c("trace_leaks.c")
+    proc, trace, _ = traced(hmm_run_bin, tmp_path, [str(exe)])
+    assert proc.returncode == 0 and b"leaked" in proc.stdout
+    hmm_cmd = [sys.executable, "-m", "hmm.command"]
+    report = subprocess.run(hmm_cmd + ["report", "--leaks", "--top", "0", str(trace)],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert report.returncode == 0, report.stderr
+    groups = report.stdout.split("\n\n")
+    found = {}
+    for group in groups:
+        head = re.match(r"([\d,]+) bytes in (\d+) blocks? still live at exit", group.strip())
+        if not head:
+            continue
+        first = re.search(r"#0 0x[0-9a-f]+ in (\w+)", group)
+        in_program = re.search(r"in (\w+) at \S*trace_leaks\.c:\d+", group)
+        if first[1] in LEAK_SITES:
+            found[first[1]] = (int(head[1].replace(",", "")), int(head[2]))
+        else:   # stdio's buffer, allocated inside libc for main's puts
+            assert in_program[1] == "main" and "_IO_" in group, group
+    assert found == LEAK_SITES
+    # Each site's line: the call of malloc/calloc/realloc in its function.
+    assert re.search(r"in leak_table at \S*trace_leaks\.c:30", report.stdout)
+
+    exported = tmp_path / "leaks.mtrace"
+    subprocess.run(hmm_cmd + ["report", "--mtrace", str(exported), str(trace)], check=True,
+                   capture_output=True, timeout=TIMEOUT)
+    mtrace = support.require_program("mtrace")
+    listed = subprocess.run([mtrace, str(exported)], capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    rows = re.findall(r"^0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+at", listed.stdout, re.M)
+    t = Trace.load(trace)
+    leaks = [leak for leak in t.leaks()]
+    assert sorted(int(size, 16) for _, size in rows) == sorted(
+        [40] * 7 + [1536, 5000, 4096]), listed.stdout
+    live = (t.ret != 0) & (t.freed_by < 0) & (t.tag != [k for k, v in tag_names().items()
+                                                          if v == "free"][0])
+    assert sorted(int(a, 16) for a, _ in rows) == sorted(int(p) for p in t.ret[live]), leaks
