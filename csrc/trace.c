@@ -32,6 +32,7 @@
 #define RECORD_MAX 1024                   /* room made before a call's records */
 #define SCRATCH_SIZE 8192                 /* a record written with pwrite (DIRECT) */
 #define PATH_CAP 4096
+#define NO_THREAD UINT32_MAX /* no thread id: the first call writes its THREAD record */
 
 enum trace_mode {
     MODE_EARLY,  /* before the constructor: records go to early[] */
@@ -65,11 +66,11 @@ static struct tracer {
     uint64_t pos;              /* file offset of the next record */
     trace_header *header;      /* mapped, or early_header */
     uint64_t last_tsc, last_ptr;
-    uint32_t last_tid;
+    uint32_t last_tid;         /* of the last call recorded; NO_THREAD before any */
     uint64_t lost;             /* calls not recorded since the last LOST record */
     unsigned long long modules_added; /* dlpi_adds when the modules were last written */
     char path[PATH_CAP];
-} tr = {.mode = MODE_EARLY, .fd = -1};
+} tr = {.mode = MODE_EARLY, .fd = -1, .last_tid = NO_THREAD};
 
 static unsigned char early[EARLY_SIZE];
 static trace_header early_header;
@@ -980,7 +981,7 @@ void trace_fork_child(void)
     close(tr.fd);
     tr.fd = -1;
     tr.last_ptr = 0;
-    tr.last_tid = 0;
+    tr.last_tid = NO_THREAD;
     tr.lost = 0;
     forget_stacks();
     uint8_t in_call = own_begin();

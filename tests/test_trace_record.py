@@ -89,6 +89,9 @@ def check_trace(t, stats=None, *, inherited_ok=False):
     process that ends with _exit (as dash does) has neither stats nor the
     trace's FINISH record."""
     assert t.error is None, t.error
+    # Every call is a thread's, the first ones too (those before the
+    # library's constructor, kept until the file opened).
+    assert (t.thread != 0).all(), f"{int((t.thread == 0).sum())} calls of no thread"
     if stats is not None:
         assert t.finished, "no FINISH record: the program's exit was not recorded"
     names = tag_names()
