@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -177,6 +178,15 @@ static int map_window(uint64_t at)
     uint64_t start = at & ~(uint64_t)4095, size = WINDOW_MIN;
     while (size < start && size < WINDOW_MAX)
         size *= 2;
+    /* Past the program's file size limit (ulimit -f) the kernel would
+     * answer with SIGXFSZ, which kills a program that never asked for the
+     * trace: a full disk, as far as the trace goes. */
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+        start + size > (uint64_t)limit.rlim_cur) {
+        stop("cannot grow the trace", EFBIG);
+        return 0;
+    }
     int error = posix_fallocate(tr.fd, (off_t)start, (off_t)size);
     if (error) {
         stop("cannot grow the trace", error);

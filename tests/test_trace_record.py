@@ -400,3 +400,31 @@ def test_leaks_of_a_real_program_named_by_hmm_report_and_glibcs_mtrace(
     live = (t.ret != 0) & (t.freed_by < 0) & (t.tag != [k for k, v in tag_names().items()
                                                           if v == "free"][0])
     assert sorted(int(a, 16) for a, _ in rows) == sorted(int(p) for p in t.ret[live]), leaks
+
+
+def test_a_trace_that_cannot_grow_stops_and_the_program_runs_on(support, tmp_path):
+    """No room for the trace (here the file size limit of `ulimit -f`, as a
+    full disk): one warning, the program runs to its end untraced, and the
+    trace keeps every record written before."""
+    import resource
+    ls = support.require_program("ls")
+    trace = tmp_path / "small.trace"
+    env = support.base_env(LD_PRELOAD=hmm.library_path("libhmm-trace.so"), HMM_TRACE=str(trace),
+                           LC_ALL="C")
+    limit = 100 * 1024
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    argv = [ls, "-lR", "/usr/lib"]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                          preexec_fn=small_files)
+    glibc = subprocess.run(argv, env=support.base_env(LC_ALL="C"), capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert proc.returncode == 0 and proc.stdout == glibc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("hmm:")]
+    assert lines == [f"hmm: HMM_TRACE={trace}: cannot grow the trace: File too large",
+                     "hmm: the program runs on untraced"], proc.stderr
+    assert trace.stat().st_size <= limit
+    t = Trace.load(trace)
+    assert t.error is None and len(t) > 1000 and not t.finished
