@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 /* trace.c - the recorder of libhmm-trace.so; see trace.h and trace_format.h. */
-#include "trace.h"
+#include "trace_hot.h"
 
 #include "lock.h"
 #include "options.h"
@@ -30,78 +30,20 @@
 #define WINDOW_MIN ((uint64_t)64 << 10)   /* file bytes mapped at a time: at first, */
 #define WINDOW_MAX ((uint64_t)8 << 20)    /* and once the file is this big */
 #define EARLY_SIZE (256u << 10)           /* records kept before the file opens */
-#define RECORD_MAX 1024                   /* room made before a call's records */
 #define SCRATCH_SIZE 8192                 /* a record written with pwrite (DIRECT) */
 #define PATH_CAP 4096
-#define NO_THREAD UINT32_MAX /* no thread id: the first call writes its THREAD record */
-
-enum trace_mode {
-    MODE_EARLY,  /* before the constructor: records go to early[] */
-    MODE_MAPPED, /* records go to the file through a window */
-    MODE_DIRECT, /* after exit began: pwrite, record by record */
-    MODE_OFF,    /* not tracing */
-};
-
-typedef struct trace_header {
-    char magic[8];
-    uint16_t version, header_size;
-    uint32_t stack_depth;
-    uint32_t pid, ppid;
-    uint64_t proc_start;
-    uint64_t tsc0, mono_ns0, real_ns0;
-    uint64_t length;
-} trace_header;
-_Static_assert(sizeof(trace_header) == TRACE_HEADER_SIZE, "the header is 64 bytes");
 
 int trace_on = 1; /* until the constructor finds HMM_TRACE unset */
 
-/* Everything below is written under tr.lock. */
-static struct tracer {
-    int lock;
-    int mode;
-    int fd;
-    uint32_t depth;            /* frames per stack; 0: none */
-    unsigned char *window;     /* the mapped part of the file ... */
-    uint64_t window_start;     /* ... from this file offset ... */
-    uint64_t window_end;       /* ... to this one */
-    uint64_t pos;              /* file offset of the next record */
-    trace_header *header;      /* mapped, or early_header */
-    uint64_t last_tsc, last_ptr;
-    uint32_t last_tid;         /* of the last call recorded; NO_THREAD before any */
-    uint64_t lost;             /* calls not recorded since the last LOST record */
-    unsigned long long modules_added; /* dlpi_adds when the modules were last written */
-    char path[PATH_CAP];
-} tr = {.mode = MODE_EARLY, .fd = -1, .last_tid = NO_THREAD};
+struct tracer tr = {.mode = MODE_EARLY, .fd = -1, .last_tid = NO_THREAD};
 
 static unsigned char early[EARLY_SIZE];
 static trace_header early_header;
 static unsigned char scratch[SCRATCH_SIZE];
 
-/* This thread's part. */
-static __thread struct {
-    uint32_t tid;
-    uint32_t depth;       /* traced calls this thread is inside */
-    uint8_t writing;      /* inside trace_end: a handler's call now is lost */
-    uint8_t own;          /* the tracer's own work: calls go untraced */
-    uint8_t fork_held;    /* this thread took the lock for fork() */
-    uint32_t walks;       /* stacks this thread took */
-    uint32_t last_stack;  /* the id of this thread's stack number ... */
-    uint32_t last_stack_walk; /* ... this, or 0 */
-    trace_call *pending;  /* the innermost call in progress */
-} me __attribute__((tls_model("initial-exec")));
+__thread struct trace_thread me __attribute__((tls_model("initial-exec")));
 
 /* ---- Time ---------------------------------------------------------------- */
-
-static uint64_t ticks(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    return __rdtsc();
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#endif
-}
 
 static uint64_t clock_ns(clockid_t clock)
 {
@@ -111,34 +53,6 @@ static uint64_t clock_ns(clockid_t clock)
 }
 
 /* ---- Encoding ------------------------------------------------------------- */
-
-static inline unsigned char *put_varint(unsigned char *out, uint64_t v)
-{
-    if (__builtin_expect(v < 0x80, 1)) { /* a stack id, a small size, a free just after its malloc */
-        *out = (unsigned char)v;
-        return out + 1;
-    }
-    while (v >= 0x80) {
-        *out++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *out++ = (unsigned char)v;
-    return out;
-}
-
-static inline uint64_t zigzag(int64_t n)
-{
-    return ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
-}
-
-static inline unsigned char *put_ptr(unsigned char *out, uint64_t p)
-{
-    if (!p)
-        return put_varint(out, 0);
-    uint64_t delta = zigzag((int64_t)(p - tr.last_ptr));
-    tr.last_ptr = p;
-    return put_varint(out, delta + 1);
-}
 
 static unsigned char *put_bytes(unsigned char *out, const char *s, size_t n)
 {
@@ -485,26 +399,6 @@ static void own_end(uint8_t in_call)
 
 static void early_setup(void);
 
-/* trace_begin_slow's less common ways: the tracer's own calls, a
- * handler's while this thread writes, calls inside calls, stacks, the
- * first call of all, a lock another thread holds. */
-/* Calls that hand out a block get a stack; frees and questions do not
- * (as heaptrack and memray record them): the reports group blocks by where
- * they were allocated, and half the unwinding is saved.  A free HMM
- * reports as a misuse gets its stack then (trace_misuse). */
-static int allocates(enum trace_tag tag)
-{
-    switch (tag) {
-    case TRACE_MALLOC: case TRACE_CALLOC: case TRACE_REALLOC: case TRACE_REALLOCARRAY:
-    case TRACE_MEMALIGN: case TRACE_POSIX_MEMALIGN: case TRACE_ALIGNED_ALLOC:
-    case TRACE_VALLOC: case TRACE_PVALLOC:
-    case TRACE_HMM_ALLOC: case TRACE_HMM_REALLOC: case TRACE_HMM_CALLOC:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* The call's stack, under the lock (the unwinder's table is shared). */
 static void take_stack(trace_call *c)
 {
@@ -516,7 +410,10 @@ static void take_stack(trace_call *c)
     errno = saved_errno;
 }
 
-static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag tag, const void *frame)
+/* trace_begin's less common ways: the tracer's own calls, a handler's
+ * while this thread writes, calls inside calls, stacks, the first call of
+ * all, a lock another thread holds. */
+int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 {
     if (me.own)
         return 0; /* the tracer's own (the unwinder's): served by the reserve */
@@ -547,34 +444,6 @@ static __attribute__((noinline)) int begin_rare(trace_call *c, enum trace_tag ta
     return 1;
 }
 
-int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
-{
-    /* The common case: an ordinary call, no stack to take, the lock free
-     * or, while the process has one thread, not needed: no other thread
-     * can start before this one leaves the call. */
-    if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header, 0) ||
-        (tr.depth && allocates(tag)))
-        return begin_rare(c, tag, frame);
-    c->locked = !__libc_single_threaded;
-    if (c->locked && !lock_try(&tr.lock))
-        return begin_rare(c, tag, frame);
-    c->tag = (uint8_t)tag;
-    c->n = 0;
-    c->frames = 0;
-    c->outer = NULL;
-    c->frame = frame;
-    me.depth = 1;
-    me.pending = c;
-    c->tsc = ticks();
-    return 1;
-}
-
-static void leave(trace_call *c)
-{
-    me.pending = c->outer;
-    if (--me.depth == 0 && c->locked)
-        lock_give(&tr.lock);
-}
 
 /* What comes before a call's record now and then: the calls lost, the
  * thread when it changed, the stack when it is new.  Its stack id. */
@@ -678,12 +547,11 @@ static void put_call(trace_call *c)
 void trace_end(trace_call *c)
 {
     put_call(c);
-    leave(c);
+    trace_leave(c);
 }
 
-/* The two commonest records, without put_call's field loop: a size asked
- * for and the block returned, and a pointer freed. */
-void trace_end_block(trace_call *c, const void *block)
+/* The two commonest records when trace_hot.h's way cannot take them. */
+void trace_end_block_slow(trace_call *c, const void *block)
 {
     unsigned char *start, *out = record_open(c, &start);
     if (out) {
@@ -691,21 +559,21 @@ void trace_end_block(trace_call *c, const void *block)
         out = put_ptr(out, (uintptr_t)block);
     }
     record_close(start, out);
-    leave(c);
+    trace_leave(c);
 }
 
-void trace_end_free(trace_call *c)
+void trace_end_free_slow(trace_call *c)
 {
     unsigned char *start, *out = record_open(c, &start);
     if (out)
         out = put_ptr(out, c->field[0]);
     record_close(start, out);
-    leave(c);
+    trace_leave(c);
 }
 
 void trace_drop(trace_call *c)
 {
-    leave(c);
+    trace_leave(c);
 }
 
 /* The process heap's give-up hook: a misuse was reported, and the program

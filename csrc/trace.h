@@ -84,16 +84,8 @@ typedef struct trace_call {
 /* Is tracing on?  One load on the way into every call. */
 extern int trace_on __attribute__((visibility("hidden")));
 
+/* trace_begin's slower ways, and its common one (trace_hot.h). */
 int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame);
-
-/* 1: record this call (add its fields, call, add its results, trace_end);
- * 0: just call, untraced.  Inlined into the libc name it records, where
- * __builtin_frame_address gives that function a frame pointer: the stack
- * is walked from its caller (trace_unwind.h), not through the tracer. */
-static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum trace_tag tag)
-{
-    return __builtin_expect(trace_on, 1) && trace_begin_slow(c, tag, __builtin_frame_address(0));
-}
 
 static inline void trace_field(trace_call *c, int kind, uint64_t value)
 {
@@ -107,9 +99,10 @@ static inline void trace_int(trace_call *c, int64_t n) { trace_field(c, FIELD_IN
 /* Write the call's record and give the tracer's lock back; errno is kept. */
 void trace_end(trace_call *c);
 /* The same for a call of one size (trace_size) that returned `block`, and
- * for a free of one pointer (trace_ptr), without the generic field loop. */
-void trace_end_block(trace_call *c, const void *block);
-void trace_end_free(trace_call *c);
+ * for a free of one pointer (trace_ptr): trace_hot.h's trace_end_block and
+ * trace_end_free, when they cannot take the common way. */
+void trace_end_block_slow(trace_call *c, const void *block);
+void trace_end_free_slow(trace_call *c);
 /* The call wrote nothing the trace should show (the reserve served it):
  * no record, and the lock back. */
 void trace_drop(trace_call *c);
