@@ -87,11 +87,11 @@ static void stop(const char *what, int error)
  * reserved first, so it grows with the file (a window as big as what is
  * written so far, from 64 KiB to 8 MiB): the blocks of a short program's
  * trace cost nothing much to reserve, and to give back at exit. */
-static int map_window(uint64_t at)
+static int map_window(uint64_t at, uint64_t need)
 {
     uint64_t start = at & ~(uint64_t)4095, size = WINDOW_MIN;
-    while (size < start && size < WINDOW_MAX)
-        size *= 2;
+    while ((size < start && size < WINDOW_MAX) || size < at - start + need)
+        size *= 2; /* and always room for the record asked for (calls before the file opened) */
     /* Past the program's file size limit (ulimit -f) the kernel would
      * answer with SIGXFSZ, which kills a program that never asked for the
      * trace: a full disk, as far as the trace goes. */
@@ -132,10 +132,13 @@ static unsigned char *room_for(size_t n)
         break;
     case MODE_MAPPED:
         if (tr.pos + n > tr.window_end) {
-            if (!map_window(tr.pos))
+            /* Room for the clock and module records too, which go first. */
+            if (!map_window(tr.pos, n + RECORD_MAX))
                 return NULL;
             put_clock(); /* anchors for the time, every window */
             put_modules(); /* and libraries loaded since */
+            if (tr.mode != MODE_MAPPED || (tr.pos + n > tr.window_end && !map_window(tr.pos, n)))
+                return NULL;
         }
         break;
     case MODE_DIRECT:
@@ -177,10 +180,11 @@ static void put_lost(void)
     unsigned char *start = room_for(16), *out = start;
     if (!out)
         return;
+    uint64_t lost = __atomic_load_n(&tr.lost, __ATOMIC_RELAXED);
     *out++ = TRACE_LOST;
-    out = put_varint(out, tr.lost);
+    out = put_varint(out, lost);
     commit(start, out);
-    tr.lost = 0;
+    __atomic_sub_fetch(&tr.lost, lost, __ATOMIC_RELAXED); /* a handler may have added one meanwhile */
 }
 
 static void put_text_record(enum trace_tag tag, const char *text)
@@ -417,21 +421,36 @@ int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 {
     if (me.own)
         return 0; /* the tracer's own (the unwinder's): served by the reserve */
-    if (me.writing) {
-        __atomic_add_fetch(&tr.lost, 1, __ATOMIC_RELAXED); /* a handler's, while we write */
+    if (me.writing || me.depth) {
+        /* A signal handler's call, made while this thread is inside a
+         * traced call: counted, not recorded.  Its record would come
+         * before the interrupted call's, which is written when that call
+         * returns, and could show a block allocated again before the free
+         * that let it go (the handler's malloc getting the block the
+         * interrupted free had just given back). */
+        __atomic_add_fetch(&tr.lost, 1, __ATOMIC_RELAXED);
         return 0;
     }
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
-    c->locked = me.depth == 0;
-    if (c->locked && !lock_take(&tr.lock))
-        return 0; /* the heap was given up after a misuse: untraced from now */
+    /* The lock, unless this thread is the process's only one.  A signal
+     * handler's call while this thread takes it is lost, not stuck on it. */
+    c->locked = !__libc_single_threaded;
+    if (c->locked) {
+        me.writing = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (!lock_take(&tr.lock)) {
+            me.writing = 0;
+            return 0; /* the heap was given up after a misuse: untraced from now */
+        }
+    }
     if (!tr.header && tr.mode == MODE_EARLY)
         early_setup(); /* the first call of all */
     if (tr.mode == MODE_OFF) {
         if (c->locked)
             lock_give(&tr.lock);
+        me.writing = 0;
         return 0;
     }
     c->frame = frame;
@@ -441,6 +460,8 @@ int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
     c->outer = me.pending;
     me.pending = c;
     c->tsc = ticks();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    me.writing = 0;
     return 1;
 }
 
@@ -522,7 +543,7 @@ static inline void record_close(unsigned char *start, unsigned char *end)
             __atomic_store_n(&tr.header->length, tr.pos - TRACE_HEADER_SIZE, __ATOMIC_RELEASE);
         }
     } else {
-        tr.lost++;
+        __atomic_add_fetch(&tr.lost, 1, __ATOMIC_RELAXED);
     }
     me.writing = 0;
 }
@@ -718,7 +739,7 @@ static void open_trace(int forked)
     tr.mode = MODE_MAPPED;
     tr.window = NULL;
     tr.pos = appending ? TRACE_HEADER_SIZE + old.length : TRACE_HEADER_SIZE;
-    if (!map_window(0))
+    if (!map_window(tr.pos, early_bytes + RECORD_MAX))
         return;
     void *h = mmap(NULL, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (h == MAP_FAILED) {
@@ -752,6 +773,18 @@ static void open_trace(int forked)
     tr.modules_added = 0;
     put_modules();
     put_clock();
+}
+
+void trace_code_unloaded(void)
+{
+    if (!__atomic_load_n(&trace_on, __ATOMIC_RELAXED) || me.writing)
+        return;
+    int take = me.depth == 0; /* else this thread holds the lock already */
+    if (take && !lock_take(&tr.lock))
+        return;
+    trace_unwind_forget();
+    if (take)
+        lock_give(&tr.lock);
 }
 
 void trace_start(void)
@@ -851,6 +884,23 @@ void trace_fork_child(void)
     tr.lock = 0;
     if (tr.mode != MODE_MAPPED && tr.mode != MODE_DIRECT)
         return;
+    if (me.depth || me.writing) {
+        /* Forked by a signal handler that interrupted this thread inside
+         * a traced call, which will go on writing its record when the
+         * handler returns: the parent's file stays untouched (private
+         * memory over its mappings takes the write), and the child runs
+         * untraced. */
+        if (tr.window)
+            mmap(tr.window, (size_t)(tr.window_end - tr.window_start), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        mmap(tr.header, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        close(tr.fd);
+        tr.fd = -1;
+        tr.mode = MODE_OFF;
+        __atomic_store_n(&trace_on, 0, __ATOMIC_RELAXED);
+        return;
+    }
     if (tr.window)
         munmap(tr.window, (size_t)(tr.window_end - tr.window_start));
     tr.window = NULL;

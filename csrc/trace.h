@@ -49,7 +49,11 @@
  *    heap, its stats and the trace are the program's alone.
  *  - Calls the reserve serves (a signal handler's, the unwinder's) are not
  *    recorded: the heap never sees them either.  A call made from a signal
- *    handler while this thread writes a record is counted (TRACE_LOST).
+ *    handler that interrupted its thread inside a traced call is counted
+ *    (TRACE_LOST), not recorded: its record would come before the
+ *    interrupted call's, out of order.  Meanwhile, while a thread takes or
+ *    gives back the lock, or writes a record, such a call sees the mark
+ *    (`writing`) and never waits for the lock its own thread holds.
  *  - Forks: the child writes a file of its own (%p, or FILE.<pid> when the
  *    path has no %p); an exec'ed program finds its process's file by the
  *    pid and start time in the header and appends to it.
@@ -109,6 +113,8 @@ void trace_drop(trace_call *c);
 
 /* The library's constructor and destructor (trace.c). */
 void trace_start(void);
+/* dlclose unloaded an object (trace_unwind.c passes it on). */
+void trace_code_unloaded(void);
 /* fork.c's handlers call these first (prepare) and last (parent, child). */
 void trace_fork_prepare(void);
 void trace_fork_parent(void);

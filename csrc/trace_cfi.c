@@ -37,6 +37,7 @@ typedef struct frame_rule {
  * in the caches.  python3 building dicts passes some 5,000 addresses. */
 #define RULE_BITS 14
 static frame_rule *rules;
+static unsigned cfi_generation; /* how many times the rules were forgotten (cfi_forget) */
 
 static inline frame_rule *slot_of(uintptr_t ip)
 {
@@ -352,24 +353,37 @@ static void compute_rule(uintptr_t ip, frame_rule *out)
 
 /* ---- Walking ------------------------------------------------------------- */
 
-/* This thread's stack, whose bounds every load is checked against. */
+/* This thread's stack, whose bounds every load is checked against.  A
+ * walk that starts elsewhere (a signal handler's alternate stack, a
+ * coroutine's stack of its own) is not followed: its bounds are not known. */
+static __thread uintptr_t stack_low __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t stack_high __attribute__((tls_model("initial-exec")));
 
-static uintptr_t thread_stack_high(void)
+static void thread_stack(void)
 {
-    if (!stack_high) {
-        pthread_attr_t attr;
-        void *addr;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &addr, &size) == 0)
-                stack_high = (uintptr_t)addr + size;
-            pthread_attr_destroy(&attr);
+    if (stack_high)
+        return;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            stack_low = (uintptr_t)addr;
+            stack_high = (uintptr_t)addr + size;
         }
-        if (!stack_high)
-            stack_high = 1; /* unknown: no frame passes the bounds test */
+        pthread_attr_destroy(&attr);
     }
-    return stack_high;
+    if (!stack_high)
+        stack_low = stack_high = 1; /* unknown: no walk starts */
+}
+
+/* Code was unloaded (dlclose): another object may come to its addresses,
+ * with other rules.  Called with the tracer's lock held, as the walks are. */
+void cfi_forget(void)
+{
+    if (rules)
+        memset(rules, 0, sizeof(frame_rule) << RULE_BITS);
+    cfi_generation++;
 }
 
 int cfi_load(void)
@@ -407,6 +421,8 @@ typedef struct walk {
 } walk;
 
 static __thread walk last __attribute__((tls_model("initial-exec")));
+/* cfi_forget's count, as this thread's last walk knew it. */
+static __thread unsigned generation_seen __attribute__((tls_model("initial-exec")));
 
 static inline uintptr_t word_at(uintptr_t address)
 {
@@ -470,10 +486,13 @@ int cfi_backtrace_from(uintptr_t ip, uintptr_t sp, uintptr_t bp, const uintptr_t
 {
     *out = last.ip;
     *same_as_last = 0;
-    uintptr_t high = thread_stack_high();
-    if (sp >= high || !ip || max <= 0) {
-        last.n = 0;
-        return 0; /* on another stack (a signal handler's): not followed */
+    thread_stack();
+    uintptr_t high = stack_high;
+    if (sp < stack_low || sp >= high || !ip || max <= 0 || generation_seen != cfi_generation) {
+        last.n = 0; /* and after a dlclose, no walk of the last is trusted */
+        generation_seen = cfi_generation;
+        if (sp < stack_low || sp >= high || !ip || max <= 0)
+            return 0; /* on another stack: not followed */
     }
     if (max > WALK_MAX)
         max = WALK_MAX;
@@ -531,6 +550,19 @@ int cfi_backtrace_from(uintptr_t ip, uintptr_t sp, uintptr_t bp, const uintptr_t
 }
 
 #else /* not x86-64: the other unwinders */
+
+void cfi_forget(void)
+{
+}
+
+/* Code was unloaded (dlclose): another object may come to its addresses,
+ * with other rules.  Called with the tracer's lock held, as the walks are. */
+void cfi_forget(void)
+{
+    if (rules)
+        memset(rules, 0, sizeof(frame_rule) << RULE_BITS);
+    cfi_generation++;
+}
 
 int cfi_load(void)
 {

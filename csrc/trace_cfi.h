@@ -29,6 +29,8 @@
 
 /* 1 when this unwinder works here (x86-64 with _dl_find_object). */
 int cfi_load(void);
+/* Code was unloaded: forget the rules worked out for any address. */
+void cfi_forget(void);
 /* Up to `max` return addresses, the first `ip`: the frame whose code is at
  * ip (a return address), whose stack pointer was sp at the call and whose
  * caller's rbp is bp; then its caller's, and so on.  They are left in *out,

@@ -89,8 +89,9 @@
  *            from 0 (q = 0), stack ids from 1 again, and the new program's
  *            MODULE records come next.
  *   LOST     n: varint.  n calls were not recorded: calls made from a
- *            signal handler that interrupted this thread inside a call,
- *            which glibc would not survive either.
+ *            signal handler that interrupted its thread inside a traced
+ *            call (their records would come before the interrupted one's,
+ *            out of order), or that the trace had no room for.
  *   MISUSE   length: varint, then the report's line (as printed on
  *            stderr, without the newline).  HMM found a misuse in the call
  *            record just before this one, and aborts the program next.

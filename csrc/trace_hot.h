@@ -161,12 +161,20 @@ static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum
     const void *frame = __builtin_frame_address(0);
     if (!__builtin_expect(trace_on, 1))
         return 0;
+    if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header ||
+                         (allocates(tag) && tr.depth), 0))
+        return trace_begin_slow(c, tag, frame) ? TRACE_SLOW : 0;
     /* While the process has one thread, no lock: no other thread can start
      * before this one leaves the call. */
     c->locked = !__libc_single_threaded;
-    if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header ||
-                         (allocates(tag) && tr.depth) || (c->locked && !lock_try(&tr.lock)), 0))
-        return trace_begin_slow(c, tag, frame) ? TRACE_SLOW : 0;
+    if (c->locked) {
+        me.writing = 1; /* a signal handler's call meanwhile is lost, not stuck on our lock */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (!lock_try(&tr.lock)) {
+            me.writing = 0;
+            return trace_begin_slow(c, tag, frame) ? TRACE_SLOW : 0;
+        }
+    }
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
@@ -175,15 +183,26 @@ static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum
     me.depth = 1;
     me.pending = c;
     c->tsc = ticks();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    me.writing = 0;
     return TRACE_FAST;
 }
 
-/* The thread leaves the call c. */
+/* The thread leaves the call c.  Between the depth back to 0 and the lock
+ * given back, a handler's call is lost, not stuck on the lock. */
 static inline void trace_leave(trace_call *c)
 {
     me.pending = c->outer;
-    if (--me.depth == 0 && c->locked)
+    if (me.depth == 1 && c->locked) {
+        me.writing = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        me.depth = 0;
         lock_give(&tr.lock);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        me.writing = 0;
+    } else {
+        me.depth--;
+    }
 }
 
 /* Can c's record go the common way (it began so: no stack), nothing to

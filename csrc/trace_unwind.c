@@ -2,6 +2,7 @@
 /* trace_unwind.c - see trace_unwind.h. */
 #include "trace_unwind.h"
 
+#include "trace.h"
 #include "trace_cfi.h"
 #include "trace_format.h"
 
@@ -123,4 +124,23 @@ int trace_unwind(const uintptr_t **out, int depth, const void *frame, int *same_
     for (int i = first; i < n && kept < depth; i++)
         ip[kept++] = all[i];
     return kept;
+}
+
+void trace_unwind_forget(void)
+{
+    if (use_cfi)
+        cfi_forget();
+}
+
+/* dlclose, passed on: the object's code may be unmapped and another's
+ * mapped at its addresses, so the rules cached for them go (trace_cfi.c).
+ * Taken with the tracer's lock, which the walks hold. */
+__attribute__((visibility("default"))) int dlclose(void *handle)
+{
+    static int (*real)(void *);
+    if (!real)
+        real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+    int result = real ? real(handle) : -1;
+    trace_code_unloaded();
+    return result;
 }

@@ -40,5 +40,8 @@ const char *trace_unwind_load(const char *wanted);
  * when there is no unwinder.  Called with the tracer's lock held (the
  * "hmm" unwinder's table is shared). */
 int trace_unwind(const uintptr_t **ip, int depth, const void *frame, int *same_as_last);
+/* Code was unloaded: what the unwinder knows of code addresses goes.
+ * Called with the tracer's lock held. */
+void trace_unwind_forget(void);
 
 #endif /* HMM_TRACE_UNWIND_H */

@@ -428,3 +428,44 @@ def test_a_trace_that_cannot_grow_stops_and_the_program_runs_on(support, tmp_pat
     assert trace.stat().st_size <= limit
     t = Trace.load(trace)
     assert t.error is None and len(t) > 1000 and not t.finished
+
+
+@pytest.mark.parametrize("mode", ["handler", "threads", "coroutine", "fork"])
+def test_what_programs_do_to_the_recorder(hmm_run_bin, tmp_path, compile_c, mode):
+    """Signal handlers that allocate while their thread takes the tracer's
+    lock or writes a record, a green thread's stack of its own, fork from a
+    signal handler: the traced run ends as glibc's does, with a trace that
+    reads whole (trace_hostile.c says what each does)."""
+    exe = compile_c("trace_hostile.c")
+    glibc = subprocess.run([str(exe), mode], capture_output=True, timeout=TIMEOUT)
+    assert glibc.returncode == 0, glibc.stderr
+    proc, trace, stats = traced(hmm_run_bin, tmp_path, [str(exe), mode])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == glibc.stdout
+    t = Trace.load(trace)
+    check_trace(t)
+    # A handler's call that lands while the recorder writes is counted, not
+    # recorded: the heap served it all the same.
+    mine = stats[t.pid]
+    for stat, names in (("alloc_calls", ("malloc",)), ("free_calls", FREES)):
+        recorded = calls_of(t, *names) if stat == "alloc_calls" else int(
+            (np.isin(t.tag, [k for k, v in tag_names().items() if v in FREES]) & (t.ptr != 0)).sum())
+        assert 0 <= mine[stat] - recorded <= t.lost, (stat, mine[stat], recorded, t.lost)
+    if mode == "coroutine":
+        assert calls_of(t, "malloc") >= 100
+    for child in tmp_path.glob("run.trace.*"):   # children forked outside a call
+        c = Trace.load(child)
+        assert c.error is None and c.ppid == t.pid
+
+
+def test_calls_before_the_recorders_constructor(hmm_run_bin, tmp_path, compile_c):
+    """A library's constructor allocates 12,000 blocks before the recorder's
+    own constructor opens the file: they are all in the trace."""
+    lib = compile_c("trace_early_lib.c", "-shared", "-fPIC")
+    exe = compile_c("trace_early.c", "-Wl,--no-as-needed", str(lib))
+    proc, trace, stats = traced(hmm_run_bin, tmp_path, [str(exe)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"6000 blocks allocated before main, still live\n"
+    t = Trace.load(trace)
+    check_trace(t, stats[t.pid])
+    assert calls_of(t, "malloc") >= 12000
