@@ -75,43 +75,35 @@ HMM_EXPORT_TRACED void *valloc(size_t size) { return traced_alloc(TRACE_VALLOC, 
 HMM_EXPORT_TRACED void *pvalloc(size_t size) { return traced_alloc(TRACE_PVALLOC, untraced_pvalloc, size); }
 HMM_EXPORT_TRACED void *HmmAlloc(size_t size) { return traced_alloc(TRACE_HMM_ALLOC, untraced_HmmAlloc, size); }
 
-static inline __attribute__((always_inline)) void *traced_calloc(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t nmemb, size_t size)
+/* calloc(nmemb, size), memalign(alignment, size), and their like: two
+ * sizes, one block. */
+static inline __attribute__((always_inline)) void *traced_two_sizes(enum trace_tag tag,
+                                                                   void *(*fn)(size_t, size_t),
+                                                                   size_t a, size_t b)
 {
     trace_call c;
     if (!trace_begin(&c, tag))
-        return fn(nmemb, size);
-    trace_size(&c, nmemb);
-    trace_size(&c, size);
-    return returned(&c, fn(nmemb, size));
+        return fn(a, b);
+    trace_size(&c, a);
+    trace_size(&c, b);
+    return returned(&c, fn(a, b));
 }
 
 HMM_EXPORT_TRACED void *calloc(size_t nmemb, size_t size)
 {
-    return traced_calloc(TRACE_CALLOC, untraced_calloc, nmemb, size);
+    return traced_two_sizes(TRACE_CALLOC, untraced_calloc, nmemb, size);
 }
 HMM_EXPORT_TRACED void *HmmCalloc(size_t nmemb, size_t size)
 {
-    return traced_calloc(TRACE_HMM_CALLOC, untraced_HmmCalloc, nmemb, size);
+    return traced_two_sizes(TRACE_HMM_CALLOC, untraced_HmmCalloc, nmemb, size);
 }
-
-static inline __attribute__((always_inline)) void *traced_aligned(enum trace_tag tag, void *(*fn)(size_t, size_t), size_t alignment,
-                                   size_t size)
-{
-    trace_call c;
-    if (!trace_begin(&c, tag))
-        return fn(alignment, size);
-    trace_size(&c, alignment);
-    trace_size(&c, size);
-    return returned(&c, fn(alignment, size));
-}
-
 HMM_EXPORT_TRACED void *memalign(size_t alignment, size_t size)
 {
-    return traced_aligned(TRACE_MEMALIGN, untraced_memalign, alignment, size);
+    return traced_two_sizes(TRACE_MEMALIGN, untraced_memalign, alignment, size);
 }
 HMM_EXPORT_TRACED void *aligned_alloc(size_t alignment, size_t size)
 {
-    return traced_aligned(TRACE_ALIGNED_ALLOC, untraced_aligned_alloc, alignment, size);
+    return traced_two_sizes(TRACE_ALIGNED_ALLOC, untraced_aligned_alloc, alignment, size);
 }
 
 HMM_EXPORT_TRACED int posix_memalign(void **out, size_t alignment, size_t size)
