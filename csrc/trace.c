@@ -403,13 +403,24 @@ static void own_end(uint8_t in_call)
 
 static void early_setup(void);
 
-/* The call's stack, under the lock (the unwinder's table is shared). */
+/* The call's stack: walked, and its id found (its STACK record written
+ * when it is new), under the lock: the unwinder's table and the stacks'
+ * are shared.  The record of the call can then take the common way. */
 static void take_stack(trace_call *c)
 {
     int saved_errno = errno;
     uint8_t in_call = own_begin();
     c->frames = trace_unwind(&c->ip, (int)tr.depth, c->frame, &c->same_as_last);
-    c->walk = ++me.walks;
+    uint32_t walk = ++me.walks;
+    if (c->frames <= 0)
+        c->stack = 0;
+    else if (c->same_as_last && me.last_stack && me.last_stack_walk == walk - 1)
+        c->stack = me.last_stack; /* the frames of the walk just before, whose id is known */
+    else
+        c->stack = stack_id(c);
+    me.last_stack = c->stack;
+    me.last_stack_walk = walk;
+    c->frames = 0;
     own_end(in_call);
     errno = saved_errno;
 }
@@ -434,12 +445,14 @@ int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
-    /* The lock, unless this thread is the process's only one.  A signal
-     * handler's call while this thread takes it is lost, not stuck on it. */
+    c->stack = 0;
+    /* The lock, unless this thread is the process's only one.  Until the
+     * call is under way, a signal handler's call is lost, not stuck on the
+     * lock nor writing over a STACK record half written. */
     c->locked = !__libc_single_threaded;
+    me.writing = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (c->locked) {
-        me.writing = 1;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (!lock_take(&tr.lock)) {
             me.writing = 0;
             return 0; /* the heap was given up after a misuse: untraced from now */
@@ -466,8 +479,8 @@ int trace_begin_slow(trace_call *c, enum trace_tag tag, const void *frame)
 }
 
 
-/* What comes before a call's record now and then: the calls lost, the
- * thread when it changed, the stack when it is new.  Its stack id. */
+/* What comes before a call's record now and then: the calls lost, and
+ * the thread when it changed.  The call's stack id (take_stack's). */
 static __attribute__((noinline)) uint32_t put_call_context(trace_call *c)
 {
     int saved_errno = errno;
@@ -484,20 +497,8 @@ static __attribute__((noinline)) uint32_t put_call_context(trace_call *c)
             tr.last_tid = me.tid;
         }
     }
-    uint32_t stack = 0;
-    if (c->frames > 0) {
-        if (c->same_as_last && me.last_stack && me.last_stack_walk == c->walk - 1) {
-            stack = me.last_stack; /* the frames of the walk just before, whose id is known */
-        } else {
-            uint8_t in_call = own_begin();
-            stack = stack_id(c);
-            own_end(in_call);
-        }
-        me.last_stack = stack;
-        me.last_stack_walk = c->walk;
-    }
     errno = saved_errno;
-    return stack;
+    return c->stack;
 }
 
 static __attribute__((noinline)) unsigned char *room_for_call(void)
@@ -513,8 +514,8 @@ static __attribute__((noinline)) unsigned char *room_for_call(void)
 static inline unsigned char *record_open(trace_call *c, unsigned char **start)
 {
     me.writing = 1;
-    uint32_t stack = 0;
-    if (__builtin_expect(tr.lost || me.tid != tr.last_tid || c->frames > 0, 0))
+    uint32_t stack = c->stack;
+    if (__builtin_expect(tr.lost || me.tid != tr.last_tid, 0))
         stack = put_call_context(c);
     /* Records fit in the window (or early[]) nearly always; a full
      * window, and every record once exit began (window_end is 0 then),
@@ -606,7 +607,7 @@ static void trace_misuse(const char *message)
         return;
     for (int i = results_of((enum trace_tag)c->tag); i > 0 && c->n < TRACE_FIELDS_MAX; i--)
         trace_field(c, FIELD_SIZE, 0); /* the results it never had: zeros */
-    if (tr.depth && !c->frames && tr.mode != MODE_EARLY)
+    if (tr.depth && !c->stack && tr.mode != MODE_EARLY)
         take_stack(c); /* where the faulty free was */
     put_call(c);
     me.writing = 1;

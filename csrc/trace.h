@@ -76,13 +76,13 @@ typedef struct trace_call {
     uint8_t n;
     uint8_t tag;
     uint8_t locked;                   /* it took the tracer's lock */
-    uint32_t stack;                   /* its id, or 0 */
+    uint32_t stack;                   /* its stack's id (trace.c, take_stack), or 0 */
     struct trace_call *outer;         /* the call this one is inside, on this thread */
     const void *frame;                /* the libc name's frame: its stack starts there */
-    int frames;                       /* the stack, until trace_end files it ... */
-    int same_as_last;                 /* ... the thread's last one again */
-    uint32_t walk;                    /* which of the thread's walks it is */
-    const uintptr_t *ip;
+    /* The walk take_stack files: */
+    int frames;                       /* frames ... */
+    int same_as_last;                 /* ... the thread's last ones again ... */
+    const uintptr_t *ip;              /* ... here */
 } trace_call;
 
 /* Is tracing on?  One load on the way into every call. */

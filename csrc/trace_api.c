@@ -58,15 +58,14 @@ static inline __attribute__((always_inline)) void *returned(trace_call *c, void 
 static inline __attribute__((always_inline)) void *traced_alloc(enum trace_tag tag, void *(*fn)(size_t), size_t size)
 {
     trace_call c;
-    int how = trace_begin(&c, tag);
-    if (!how)
+    if (!trace_begin(&c, tag))
         return fn(size);
     trace_size(&c, size);
     void *p = fn(size);
     if (__builtin_expect(reserve_holds(p), 0))
         trace_drop(&c);
     else
-        trace_end_block(&c, how, p);
+        trace_end_block(&c, p);
     return p;
 }
 
@@ -164,14 +163,13 @@ HMM_EXPORT_TRACED void *reallocarray(void *ptr, size_t nmemb, size_t size)
 HMM_EXPORT_TRACED void free(void *ptr)
 {
     trace_call c;
-    int how = reserve_holds(ptr) ? 0 : trace_begin(&c, TRACE_FREE);
-    if (!how) {
+    if (reserve_holds(ptr) || !trace_begin(&c, TRACE_FREE)) {
         untraced_free(ptr);
         return;
     }
     trace_ptr(&c, ptr);
     untraced_free(ptr);
-    trace_end_free(&c, how);
+    trace_end_free(&c);
 }
 
 HMM_EXPORT_TRACED void HmmFree(void *ptr)

@@ -31,8 +31,6 @@
 #define NO_THREAD UINT32_MAX /* no thread id: the first call writes its THREAD record */
 #define PATH_CAP 4096
 
-enum { TRACE_FAST = 1, TRACE_SLOW = 2 }; /* how trace_begin began a call */
-
 enum trace_mode {
     MODE_EARLY,  /* before the constructor: records go to early[] */
     MODE_MAPPED, /* records go to the file through a window */
@@ -150,10 +148,8 @@ static inline int allocates(enum trace_tag tag)
 
 /* ---- The common way ------------------------------------------------------ */
 
-/* TRACE_FAST: record this call the common way (trace_end_block or
- * trace_end_free may write it inline); TRACE_SLOW: record it, the slower
- * way; 0: just call, untraced.  The caller adds the call's fields, calls,
- * adds its results, and ends with trace_end....  Inlined into the libc name it records, where
+/* 1: record this call (the caller adds its fields, calls, adds its
+ * results, and ends with trace_end...); 0: just call, untraced.  Inlined into the libc name it records, where
  * __builtin_frame_address gives that function a frame pointer: its stack
  * is walked from its caller (trace_unwind.h), not through the tracer. */
 static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum trace_tag tag)
@@ -163,7 +159,7 @@ static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum
         return 0;
     if (__builtin_expect((me.own | me.writing | me.depth) != 0 || !tr.header ||
                          (allocates(tag) && tr.depth), 0))
-        return trace_begin_slow(c, tag, frame) ? TRACE_SLOW : 0;
+        return trace_begin_slow(c, tag, frame);
     /* While the process has one thread, no lock: no other thread can start
      * before this one leaves the call. */
     c->locked = !__libc_single_threaded;
@@ -172,12 +168,13 @@ static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (!lock_try(&tr.lock)) {
             me.writing = 0;
-            return trace_begin_slow(c, tag, frame) ? TRACE_SLOW : 0;
+            return trace_begin_slow(c, tag, frame);
         }
     }
     c->tag = (uint8_t)tag;
     c->n = 0;
     c->frames = 0;
+    c->stack = 0;
     c->outer = NULL;
     c->frame = frame;
     me.depth = 1;
@@ -185,7 +182,7 @@ static inline __attribute__((always_inline)) int trace_begin(trace_call *c, enum
     c->tsc = ticks();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     me.writing = 0;
-    return TRACE_FAST;
+    return 1;
 }
 
 /* The thread leaves the call c.  Between the depth back to 0 and the lock
@@ -205,11 +202,11 @@ static inline void trace_leave(trace_call *c)
     }
 }
 
-/* Can c's record go the common way (it began so: no stack), nothing to
- * write before it and room in the window?  Where it goes, or NULL. */
-static inline unsigned char *record_here(const trace_call *c, int how)
+/* Can c's record go the common way: nothing to write before it, and room
+ * in the window?  Where it goes, or NULL. */
+static inline unsigned char *record_here(const trace_call *c)
 {
-    if (__builtin_expect(how != TRACE_FAST || tr.lost || me.tid != tr.last_tid ||
+    if (__builtin_expect(tr.lost || me.tid != tr.last_tid ||
                          tr.pos + RECORD_MAX > tr.window_end, 0))
         return NULL;
     me.writing = 1;
@@ -217,8 +214,7 @@ static inline unsigned char *record_here(const trace_call *c, int how)
     *out++ = c->tag;
     out = put_varint(out, c->tsc - tr.last_tsc);
     tr.last_tsc = c->tsc;
-    *out++ = 0; /* no stack */
-    return out;
+    return put_varint(out, c->stack); /* trace_begin_slow took it, if any */
 }
 
 static inline void record_done(unsigned char *end)
@@ -229,10 +225,9 @@ static inline void record_done(unsigned char *end)
 }
 
 /* The end of a call of one size (trace_size) that returned `block`. */
-static inline __attribute__((always_inline)) void trace_end_block(trace_call *c, int how,
-                                                                  const void *block)
+static inline __attribute__((always_inline)) void trace_end_block(trace_call *c, const void *block)
 {
-    unsigned char *out = record_here(c, how);
+    unsigned char *out = record_here(c);
     if (!out) {
         trace_end_block_slow(c, block);
         return;
@@ -243,9 +238,9 @@ static inline __attribute__((always_inline)) void trace_end_block(trace_call *c,
 }
 
 /* The end of a free of one pointer (trace_ptr). */
-static inline __attribute__((always_inline)) void trace_end_free(trace_call *c, int how)
+static inline __attribute__((always_inline)) void trace_end_free(trace_call *c)
 {
-    unsigned char *out = record_here(c, how);
+    unsigned char *out = record_here(c);
     if (!out) {
         trace_end_free_slow(c);
         return;
