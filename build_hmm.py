@@ -44,10 +44,12 @@ CORE_SOURCES = [
     "format.c",
     "option_table.c",
 ]
-# The binding adds the trace reader, which hmm.trace drives (the preload
-# libraries have no use for it).
+# The binding adds the trace reader, which hmm.trace drives, and the replay
+# of a trace on a simulated heap (the preload libraries have no use for
+# either).
 BINDING_SOURCES = CORE_SOURCES + [
     "trace_read.c",
+    "replay.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.
 PRELOAD_SOURCES = CORE_SOURCES + [
@@ -98,9 +100,9 @@ BINDING_BEGIN = "HMM_BINDING_BEGIN"
 BINDING_END = "HMM_BINDING_END"
 
 
-# The headers whose declarations make the binding: the core's, and the
-# trace reader's (which hmm.trace drives).
-BINDING_HEADERS = ["hmm.h", "trace_read.h"]
+# The headers whose declarations make the binding: the core's, the trace
+# reader's and the replay's (which hmm.trace and hmm.replay drive).
+BINDING_HEADERS = ["hmm.h", "trace_read.h", "replay.h"]
 
 
 def binding_declarations(header=None):

@@ -84,6 +84,9 @@ struct hmm_placement {
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[HMM_FL_COUNT];
     hmm_block *classes[HMM_FL_COUNT][HMM_SL_COUNT];
+    /* every policy: the free blocks its finds looked at (the stats'
+     * examined_blocks: what a policy costs, in the replay's table) */
+    uint64_t examined;
 };
 
 /* Start empty under `ops` (NULL: the default policy). */

@@ -147,12 +147,17 @@ static hmm_block *segregated_find(hmm_placement *p, size_t size)
     /* A head whose header is not sealed right is returned too, not passed
      * over for its size: a write after free hit it, and the heap reports
      * it (passed over, it would never be used or reported). */
-    if (head && (block_size(head) >= size || !block_header_ok(head)))
-        return head;
+    if (head) {
+        p->examined++;
+        if (block_size(head) >= size || !block_header_ok(head))
+            return head;
+    }
     size_t rounded = round_to_class(size);
     if (rounded < size)
         return NULL; /* no size_t is that big: nothing could fit */
-    return first_from(p, class_of(rounded));
+    hmm_block *found = first_from(p, class_of(rounded));
+    p->examined += found != NULL;
+    return found;
 }
 
 static void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)

@@ -55,4 +55,5 @@ void hmm_heap_stats(const hmm_heap *h, hmm_stats *out)
     out->heap_start = (uintptr_t)h->start;
     out->heap_end = (uintptr_t)h->end;
     out->heap_break = (uintptr_t)h->source->move_break(h->source, 0);
+    out->examined_blocks = h->placement.examined;
 }

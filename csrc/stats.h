@@ -38,7 +38,8 @@
     X(heap_end,           "end of the segment at the break")                  \
     X(heap_break,         "the source's current break")                       \
     X(reserve_calls,      "calls served by the lock-free reserve (signal handlers re-entering, after a misuse report)") \
-    X(reserve_bytes,      "bytes the reserve mapped")
+    X(reserve_bytes,      "bytes the reserve mapped")                         \
+    X(examined_blocks,    "free blocks the placement policy looked at to serve requests")
 
 struct hmm_stats {
 #define HMM_STATS_FIELD(name, what) uint64_t name;

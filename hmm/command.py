@@ -2,6 +2,7 @@
 
     hmm run [hmm-run options] [--] program [args...]
     hmm report TRACE [options]
+    hmm replay TRACE [--policy all|NAME,...]
     hmm bench [options]
 
 ``hmm run`` is exactly ``hmm-run`` (see hmm.cli), which records a trace
@@ -33,6 +34,7 @@ commands:
            --trace FILE it records every malloc call in FILE)
   report   report on a trace: summary, leaks, timeline, flame graph, mtrace,
            JSON, and the difference from another trace
+  replay   replay a trace on a simulated heap under each placement policy
   bench    compare HMM with other mallocs on real programs
 
 `{PROG} COMMAND --help` tells more about each.
@@ -258,7 +260,50 @@ def _report_main(args):
     return 1 if damaged else 0
 
 
-VERBS = {"run": _run, "report": _report, "bench": _bench}
+# ---- hmm replay --------------------------------------------------------------------
+
+REPLAY = f"{PROG} replay"
+
+
+def replay_parser():
+    p = argparse.ArgumentParser(
+        prog=REPLAY,
+        description="Replay a trace's calls, in their order, on a simulated heap under each "
+        "placement policy, and print the policies side by side: peak heap, peak bytes in use, "
+        "fragmentation at the peak, the largest free block then, the free blocks each "
+        "allocation examined, and the time per call.")
+    p.add_argument("trace", metavar="TRACE", help="the trace file")
+    p.add_argument("--policy", default="all", metavar="all|NAME,...",
+                   help="the policies to replay under (default: all)")
+    return p
+
+
+def _replay(argv):
+    parser = replay_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    from . import POLICIES, replay
+    names = list(POLICIES) if args.policy == "all" else [n for n in args.policy.split(",") if n]
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown or not names:
+        parser.print_usage(sys.stderr)
+        print(f"{REPLAY}: error: unknown policy {', '.join(unknown) or args.policy!r}: the "
+              f"policies are {', '.join(POLICIES)}", file=sys.stderr)
+        return 2
+    try:
+        trace = _load(args.trace, None)
+    except _Failure as exc:
+        print(f"{REPLAY}: error: {exc}", file=sys.stderr)
+        return exc.status
+    replays = [replay.replay(trace, name) for name in names]
+    print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
+    print(replay.table(replays))
+    return 1 if trace.error is not None else 0
+
+
+VERBS = {"run": _run, "report": _report, "replay": _replay, "bench": _bench}
 
 
 if __name__ == "__main__":  # pragma: no cover

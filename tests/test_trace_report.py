@@ -528,7 +528,7 @@ def test_hmm_verbs(capsys):
     assert "report   report on a trace" in capsys.readouterr().out
     assert command.main(["frobnicate"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "hmm: error: unknown command 'frobnicate': the commands are run, report, bench "
+        "hmm: error: unknown command 'frobnicate': the commands are run, report, replay, bench "
         "(see hmm --help)")
     assert command.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"hmm (hmm) {hmm.__version__}"

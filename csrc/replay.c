@@ -1,0 +1,98 @@
+/* replay.c - see replay.h. */
+#include "replay.h"
+
+#include "heap.h"
+#include "hmm.h"
+#include "trace_format.h"
+
+#define REPLAY_PAGE 4096u /* valloc's and pvalloc's page, as the simulated source has it */
+
+/* Free the block call j returned, if it is still there. */
+static void release(hmm_heap *h, const hmm_replay_calls *calls, int64_t j, uint64_t *block,
+                    hmm_replay_result *out)
+{
+    if (j < 0 || !block[j])
+        return;
+    hmm_heap_free(h, (void *)(uintptr_t)block[j]);
+    block[j] = 0;
+    out->in_use -= calls->size[j];
+}
+
+/* The block for an allocating call i, or NULL. */
+static void *allocate(hmm_heap *h, const hmm_replay_calls *calls, uint64_t i)
+{
+    uint64_t size = calls->size[i], alignment = calls->alignment[i];
+    switch (calls->tag[i]) {
+    case TRACE_CALLOC: case TRACE_HMM_CALLOC:
+        return hmm_heap_calloc(h, 1, size);
+    case TRACE_MEMALIGN: case TRACE_ALIGNED_ALLOC: case TRACE_POSIX_MEMALIGN:
+        return hmm_heap_memalign(h, alignment, size);
+    case TRACE_VALLOC:
+        return hmm_heap_memalign(h, REPLAY_PAGE, size);
+    case TRACE_PVALLOC:
+        return hmm_heap_memalign(h, REPLAY_PAGE, size ? (size + REPLAY_PAGE - 1) / REPLAY_PAGE * REPLAY_PAGE : REPLAY_PAGE);
+    case TRACE_HMM_ALLOC:
+        return size ? hmm_heap_alloc(h, size) : NULL;
+    default:
+        return hmm_heap_alloc(h, size);
+    }
+}
+
+uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t from, uint64_t to,
+                    uint64_t *block, hmm_replay_result *out)
+{
+    if (to > calls->n)
+        to = calls->n;
+    for (uint64_t i = from; i < to; i++) {
+        void *p = NULL;
+        switch (calls->tag[i]) {
+        case TRACE_MALLOC: case TRACE_CALLOC: case TRACE_MEMALIGN: case TRACE_POSIX_MEMALIGN:
+        case TRACE_ALIGNED_ALLOC: case TRACE_VALLOC: case TRACE_PVALLOC:
+        case TRACE_HMM_ALLOC: case TRACE_HMM_CALLOC:
+            out->allocations++;
+            p = allocate(h, calls, i);
+            out->failed += !p && calls->ret[i];
+            break;
+        case TRACE_FREE: case TRACE_HMM_FREE: case TRACE_FREE_SIZED: case TRACE_FREE_ALIGNED_SIZED:
+            release(h, calls, calls->frees[i], block, out);
+            break;
+        case TRACE_REALLOC: case TRACE_REALLOCARRAY: case TRACE_HMM_REALLOC: {
+            int64_t j = calls->frees[i];
+            if (!calls->ret[i] && calls->size[i]) /* it failed: the old block stays */
+                break;
+            out->allocations++;
+            void *old = j >= 0 ? (void *)(uintptr_t)block[j] : NULL;
+            if (!calls->size[i]) { /* realloc(p, 0): a free */
+                release(h, calls, j, block, out);
+                break;
+            }
+            p = hmm_heap_realloc(h, old, calls->size[i]);
+            if (!p) {
+                out->failed++;
+                break;
+            }
+            if (old) {
+                block[j] = 0;
+                out->in_use -= calls->size[j];
+            }
+            break;
+        }
+        default: /* the questions: nothing changes */
+            break;
+        }
+        if (p) {
+            block[i] = (uintptr_t)p;
+            out->in_use += calls->size[i];
+        }
+        if (out->in_use > out->peak_in_use) {
+            out->peak_in_use = out->in_use;
+            out->peak_in_use_call = i;
+        }
+        if (h->counters.heap_size > out->peak_heap_size) {
+            out->peak_heap_size = h->counters.heap_size;
+            out->peak_heap_call = i;
+        }
+        out->calls++;
+    }
+    return to;
+}

@@ -1,0 +1,59 @@
+/*
+ * replay.h - a recorded program's calls, fed to a simulated heap (the core,
+ * under any placement policy), in C: ten million calls are a second, where
+ * one Python call per event would be a minute.
+ *
+ * hmm.trace (Python) reads the trace and pairs every free with the call
+ * that allocated its block (trace_read.h); this loop then needs no address
+ * map of its own: block[i] is what the simulated heap returned for call i,
+ * and a free of the block call j allocated frees block[j].  The bytes in
+ * use are the sizes asked for, as the program saw them.
+ */
+#ifndef HMM_REPLAY_H
+#define HMM_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hmm_heap; /* hmm.h */
+
+/* HMM_BINDING_BEGIN: from here to HMM_BINDING_END, what cffi reads (see
+ * hmm.h's note: declarations and integer #defines only). */
+
+/* The calls, as hmm.trace holds them: columns of one entry per call. */
+typedef struct hmm_replay_calls {
+    uint64_t n;
+    const uint8_t *tag;        /* trace_format.h's call tags */
+    const uint64_t *size;      /* bytes asked for (calloc: nmemb * size) */
+    const uint64_t *alignment;
+    const uint64_t *ret;       /* what the call returned: 0 when it failed (or freed) */
+    const int64_t *frees;      /* hmm_trace_pair's: the call whose block this one frees, or -1 */
+} hmm_replay_calls;
+
+/* What a replay did, added up as it goes (start it zeroed). */
+typedef struct hmm_replay_result {
+    uint64_t calls;            /* replayed */
+    uint64_t allocations;      /* calls that asked for a block */
+    uint64_t failed;           /* of those, refused: the simulated heap was full */
+    uint64_t in_use;           /* bytes asked for, of the blocks live now */
+    uint64_t peak_in_use;      /* the most, ... */
+    uint64_t peak_in_use_call; /* ... after this call */
+    uint64_t peak_heap_size;   /* the heap's most bytes, ... */
+    uint64_t peak_heap_call;   /* ... after this call */
+} hmm_replay_result;
+
+/*
+ * Replay calls [from, to) on `heap`, a simulated one (hmm_heap_create_
+ * simulated) that has seen exactly calls [0, from) of the same trace.
+ * block[] has an entry per call: the simulated address of the block call i
+ * returned (0: none), written here for the calls replayed and read for
+ * the blocks they free.  Returns the call it stopped at: `to`, or the
+ * first call whose block could not be freed as recorded (the heap found a
+ * misuse, which a trace of a real program never holds).
+ */
+uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64_t from,
+                    uint64_t to, uint64_t *block, hmm_replay_result *out);
+
+/* HMM_BINDING_END */
+
+#endif /* HMM_REPLAY_H */

@@ -1,0 +1,156 @@
+"""A recorded program's calls, replayed on a simulated heap under each
+placement policy (the core, through csrc/replay.h: the loop is C).
+
+    >>> t = hmm.Trace.load("git.trace")
+    >>> for r in hmm.replay.replay_all(t): print(r)
+
+The heap is the core's simulated one (a buffer and a fake break), with the
+process heap's defaults; the program's blocks get the core's placement
+under each policy, in the order the program asked for them, so the
+policies' figures are side by side on the same history.  What differs
+from the recorded run: no thread caches and no mappings of their own for
+large blocks (a simulated heap has no mmap), and one heap for all threads.
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .heap import Heap, _load_core
+
+# The simulated address space: what a replay starts with, and the most it
+# may grow to when the heap runs out (each retry doubles it).
+START_BYTES = 64 << 20
+MOST_BYTES = 64 << 30
+
+
+@dataclass
+class Replay:
+    """One policy's replay of a trace (the figures of `hmm replay`)."""
+    policy: str
+    calls: int
+    allocations: int
+    failed: int                 # allocations the simulated heap refused
+    peak_heap_size: int         # bytes of heap, at the most ...
+    peak_heap_call: int         # ... after this call
+    peak_in_use: int            # bytes asked for and live, at the most ...
+    peak_in_use_call: int       # ... after this call
+    examined: int               # free blocks the policy looked at
+    seconds: float              # the replay loop's time
+    free_at_peak: list = field(default_factory=list)  # free block sizes at the heap's peak
+    heap: Heap = field(default=None, repr=False)       # the heap after the last call
+
+    @property
+    def fragmentation(self):
+        """Heap at its peak over bytes asked for at theirs, minus one
+        (Johnstone and Wilson's measure)."""
+        return self.peak_heap_size / self.peak_in_use - 1 if self.peak_in_use else 0.0
+
+    @property
+    def examined_per_allocation(self):
+        return self.examined / self.allocations if self.allocations else 0.0
+
+    @property
+    def ns_per_call(self):
+        return self.seconds * 1e9 / self.calls if self.calls else 0.0
+
+    @property
+    def largest_free_at_peak(self):
+        return max(self.free_at_peak, default=0)
+
+    def free_histogram(self):
+        """{power of two: free blocks at the heap's peak of at least that
+        many bytes and less than twice as many}."""
+        counts = {}
+        for size in self.free_at_peak:
+            bucket = 1 << (int(size).bit_length() - 1)
+            counts[bucket] = counts.get(bucket, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def __str__(self):
+        return (f"{self.policy}: peak heap {self.peak_heap_size:,} bytes, peak in use "
+                f"{self.peak_in_use:,}, fragmentation {self.fragmentation:.1%}, "
+                f"{self.examined_per_allocation:.1f} blocks examined per allocation, "
+                f"{self.ns_per_call:.0f} ns a call")
+
+
+def _columns(trace):
+    """The trace's calls as hmm_replay_calls, and the arrays behind it."""
+    core = _load_core()
+    ffi = core.ffi
+    arrays = {
+        "tag": np.ascontiguousarray(trace.tag, dtype=np.uint8),
+        "size": np.ascontiguousarray(trace.size, dtype=np.uint64),
+        "alignment": np.ascontiguousarray(trace.alignment, dtype=np.uint64),
+        "ret": np.ascontiguousarray(trace.ret, dtype=np.uint64),
+        "frees": np.ascontiguousarray(trace.frees, dtype=np.int64),
+    }
+    calls = ffi.new("hmm_replay_calls *")
+    calls.n = len(trace)
+    calls.tag = ffi.cast("uint8_t *", arrays["tag"].ctypes.data)
+    calls.size = ffi.cast("uint64_t *", arrays["size"].ctypes.data)
+    calls.alignment = ffi.cast("uint64_t *", arrays["alignment"].ctypes.data)
+    calls.ret = ffi.cast("uint64_t *", arrays["ret"].ctypes.data)
+    calls.frees = ffi.cast("int64_t *", arrays["frees"].ctypes.data)
+    return calls, arrays
+
+
+def _run(calls, policy, size, upto):
+    """(heap, result, blocks, seconds) of calls [0, upto) replayed on a new heap."""
+    core = _load_core()
+    ffi, lib = core.ffi, core.lib
+    heap = Heap(size, policy=policy)
+    blocks = np.zeros(max(1, calls.n), dtype=np.uint64)
+    result = ffi.new("hmm_replay_result *")
+    started = time.perf_counter()
+    lib.hmm_replay(heap._heap, calls, 0, upto, ffi.cast("uint64_t *", blocks.ctypes.data), result)
+    return heap, result, blocks, time.perf_counter() - started
+
+
+def replay(trace, policy="segregated", size=None):
+    """Replay the whole trace under `policy`; a Replay with its figures.
+
+    `size`: the simulated address space, in bytes; by default 64 MiB,
+    doubled until no allocation is refused (up to 64 GiB)."""
+    calls, arrays = _columns(trace)
+    size = size or START_BYTES
+    while True:
+        heap, result, _, seconds = _run(calls, policy, size, calls.n)
+        if not result.failed or size >= MOST_BYTES:
+            break
+        size *= 2
+    examined = heap.stats()["examined_blocks"]
+    # The heap at its peak: replayed again up to that call, and walked.
+    peak_heap, _, _, _ = _run(calls, policy, size, result.peak_heap_call + 1) \
+        if result.calls else (heap, None, None, 0)
+    free_at_peak = [block.size for block in peak_heap.walk() if not block.used]
+    del arrays
+    return Replay(policy, result.calls, result.allocations, result.failed,
+                  result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
+                  result.peak_in_use_call, examined, seconds, free_at_peak, heap)
+
+
+def replay_all(trace, policies=None):
+    """A Replay per policy (all of them, the default first, by default)."""
+    from . import POLICIES
+    return [replay(trace, policy) for policy in (policies or POLICIES)]
+
+
+def table(replays):
+    """The policies side by side, as `hmm replay` prints them."""
+    rows = [("policy", "peak heap", "peak in use", "fragmentation", "largest free at peak",
+             "examined/alloc", "ns/call", "calls/s")]
+    for r in replays:
+        rate = r.calls / r.seconds if r.seconds else 0
+        rows.append((r.policy, f"{r.peak_heap_size:,}", f"{r.peak_in_use:,}",
+                     f"{r.fragmentation:.1%}", f"{r.largest_free_at_peak:,}",
+                     f"{r.examined_per_allocation:.2f}", f"{r.ns_per_call:.0f}",
+                     f"{rate / 1e6:.1f} M"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
