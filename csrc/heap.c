@@ -901,7 +901,9 @@ typedef struct simulated_heap {
     hmm_simulated_source source;
 } simulated_heap;
 
-hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
+#define SIMULATED_PAGE 4096u /* source_simulated.c's page */
+
+hmm_heap *hmm_heap_create_simulated_with_maps(void *buffer, size_t bytes, size_t map_bytes)
 {
     uintptr_t start = align_up((uintptr_t)buffer, HMM_ALIGNMENT);
     size_t control = align_up(sizeof(simulated_heap), HMM_ALIGNMENT);
@@ -909,11 +911,27 @@ hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
         return NULL;
     size_t room = bytes - (start - (uintptr_t)buffer) - control;
     simulated_heap *sh = (simulated_heap *)start;
-    simulated_source_init(&sh->source, (char *)start + control, room);
+    char *base = (char *)start + control;
+    if (map_bytes) {
+        /* A process's heap, as replays want it: its break starts on a page
+         * and moves as the process heap's does, so that every block lands
+         * where it landed in the process. */
+        char *page = (char *)align_up((uintptr_t)base, SIMULATED_PAGE);
+        if ((size_t)(page - base) >= room)
+            return NULL;
+        room -= (size_t)(page - base);
+        base = page;
+    }
+    simulated_source_init_with_maps(&sh->source, base, room, map_bytes);
     heap_init(&sh->heap, &sh->source.source);
-    /* A small address space wants small steps. */
-    sh->heap.grow_min = 64u * 1024;
+    if (!map_bytes)
+        sh->heap.grow_min = 64u * 1024; /* a small address space wants small steps */
     return &sh->heap;
+}
+
+hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes)
+{
+    return hmm_heap_create_simulated_with_maps(buffer, bytes, 0);
 }
 
 /* ---- Policy ------------------------------------------------------------- */

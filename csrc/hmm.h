@@ -50,6 +50,11 @@ typedef struct hmm_heap hmm_heap;
  * No system call is made, now or later.
  */
 hmm_heap *hmm_heap_create_simulated(void *buffer, size_t bytes);
+/* The same, with mappings: the last `map_bytes` of the buffer serve as
+ * what mmap gives a real heap (large blocks get mappings of their own, as
+ * in a process), so that a replayed program's heap blocks lie where the
+ * process's did.  0: none, as hmm_heap_create_simulated. */
+hmm_heap *hmm_heap_create_simulated_with_maps(void *buffer, size_t bytes, size_t map_bytes);
 
 /* Placement policy: "segregated" (the default, O(1)), "first-fit" (the
  * seed's), "next-fit" or "best-fit".  The heap's free blocks are re-filed

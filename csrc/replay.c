@@ -39,7 +39,7 @@ static void *allocate(hmm_heap *h, const hmm_replay_calls *calls, uint64_t i)
 }
 
 uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t from, uint64_t to,
-                    uint64_t *block, hmm_replay_result *out)
+                    uint64_t *block, uint64_t *placed, hmm_replay_result *out)
 {
     if (to > calls->n)
         to = calls->n;
@@ -82,6 +82,8 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         }
         if (p) {
             block[i] = (uintptr_t)p;
+            if (placed)
+                placed[i] = (uintptr_t)p;
             out->in_use += calls->size[i];
         }
         if (out->in_use > out->peak_in_use) {

@@ -44,15 +44,15 @@ typedef struct hmm_replay_result {
 
 /*
  * Replay calls [from, to) on `heap`, a simulated one (hmm_heap_create_
- * simulated) that has seen exactly calls [0, from) of the same trace.
- * block[] has an entry per call: the simulated address of the block call i
- * returned (0: none), written here for the calls replayed and read for
- * the blocks they free.  Returns the call it stopped at: `to`, or the
- * first call whose block could not be freed as recorded (the heap found a
- * misuse, which a trace of a real program never holds).
+ * simulated) that has seen exactly calls [0, from) of the same trace (or
+ * an empty one, when `from` is where the process exec'ed).  block[] has an
+ * entry per call: the simulated address of the block call i returned, while
+ * it is live (0: none, or freed), written here for the calls replayed and
+ * read for the blocks they free.  placed[], if not NULL, gets the address
+ * each call's block was given, and keeps it.  Returns `to`.
  */
 uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64_t from,
-                    uint64_t to, uint64_t *block, hmm_replay_result *out);
+                    uint64_t to, uint64_t *block, uint64_t *placed, hmm_replay_result *out);
 
 /* HMM_BINDING_END */
 

@@ -45,10 +45,18 @@ typedef struct hmm_simulated_source {
     hmm_source source;
     char *base;
     char *brk;
-    char *limit;
+    char *limit;     /* the break's end ... */
+    char *maps;      /* ... where the mappings end (they grow down from `end`) ... */
+    char *end;       /* ... and the buffer's */
 } hmm_simulated_source;
 
 void simulated_source_init(hmm_simulated_source *sim, void *base, size_t bytes);
+/* The same, with mappings too: the last `map_bytes` of the buffer are
+ * handed out as mappings (large blocks of their own, the heap's tables),
+ * down from its end, so that they leave the break's blocks where a real
+ * process's mappings leave them (hmm_replay's heaps). */
+void simulated_source_init_with_maps(hmm_simulated_source *sim, void *base, size_t bytes,
+                                     size_t map_bytes);
 
 /* The OS source: there is only one process break, so only one instance.
  * Its primitives run under the process heap's lock. */

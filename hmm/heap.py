@@ -152,7 +152,7 @@ class Heap:
     returns None, as malloc returns NULL.
     """
 
-    def __init__(self, size, *, misalign=0, policy="segregated", check=0, check_every=0):
+    def __init__(self, size, *, misalign=0, policy="segregated", check=0, check_every=0, maps=0):
         if not _is_int(size):
             raise HeapError(f"hmm: Heap(): size must be an int, not {type(size).__name__}")
         if size <= 0 or size >= _ADDRESS_LIMIT:
@@ -175,7 +175,9 @@ class Heap:
         self._lock = threading.RLock()
         self._message = ffi.new("char[]", 512)
         self._faults = _fault_names()
-        self._heap = lib.hmm_heap_create_simulated(ffi.cast("void *", start), size)
+        if not _is_int(maps) or not 0 <= maps <= size // 2:
+            raise HeapError(f"hmm: Heap(): maps must be an int in 0..size/2, not {maps!r}")
+        self._heap = lib.hmm_heap_create_simulated_with_maps(ffi.cast("void *", start), size, maps)
         if self._heap == ffi.NULL:
             raise HeapError(f"hmm: Heap(): {size} bytes is too small to hold a heap")
         self._stat_names = [

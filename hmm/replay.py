@@ -4,12 +4,15 @@ placement policy (the core, through csrc/replay.h: the loop is C).
     >>> t = hmm.Trace.load("git.trace")
     >>> for r in hmm.replay.replay_all(t): print(r)
 
-The heap is the core's simulated one (a buffer and a fake break), with the
-process heap's defaults; the program's blocks get the core's placement
+The heap is the core's simulated one (a buffer and a fake break, and the
+buffer's second half as what mmap gives a process, for large blocks), with
+the process heap's defaults; the program's blocks get the core's placement
 under each policy, in the order the program asked for them, so the
-policies' figures are side by side on the same history.  What differs
-from the recorded run: no thread caches and no mappings of their own for
-large blocks (a simulated heap has no mmap), and one heap for all threads.
+policies' figures are side by side on the same history.  A single-threaded
+program recorded with the thread caches off (HMM_TCACHE=0) and replayed
+under the policy it ran with gets every heap block at the offset it had in
+the process.  What differs otherwise: no thread caches, one heap for all
+threads, and mappings at addresses of their own.
 """
 import time
 from dataclasses import dataclass, field
@@ -95,16 +98,37 @@ def _columns(trace):
     return calls, arrays
 
 
-def _run(calls, policy, size, upto):
-    """(heap, result, blocks, seconds) of calls [0, upto) replayed on a new heap."""
+def _run(calls, policy, size, upto, start=0, placed=False):
+    """(heap, result, addresses, seconds) of calls [start, upto) replayed on
+    a new heap (`start`: 0, or where the process exec'ed a new program);
+    addresses: where each call's block was placed, if asked for."""
     core = _load_core()
     ffi, lib = core.ffi, core.lib
-    heap = Heap(size, policy=policy)
+    heap = Heap(size, policy=policy, maps=size // 2)
     blocks = np.zeros(max(1, calls.n), dtype=np.uint64)
+    where = np.zeros(max(1, calls.n), dtype=np.uint64) if placed else None
     result = ffi.new("hmm_replay_result *")
     started = time.perf_counter()
-    lib.hmm_replay(heap._heap, calls, 0, upto, ffi.cast("uint64_t *", blocks.ctypes.data), result)
-    return heap, result, blocks, time.perf_counter() - started
+    lib.hmm_replay(heap._heap, calls, start, upto, ffi.cast("uint64_t *", blocks.ctypes.data),
+                   ffi.cast("uint64_t *", where.ctypes.data) if placed else ffi.NULL, result)
+    return heap, result, where, time.perf_counter() - started
+
+
+def last_program(trace):
+    """The first call of the process's last program: 0, or its last exec's
+    (its heap starts empty there)."""
+    return trace.execs[-1].call if trace.execs else 0
+
+
+def blocks_of(trace, policy="segregated", size=None):
+    """(heap, addresses): the process's last program replayed under
+    `policy`, and the simulated address each call's block got (0: none).
+    For comparing with the addresses the process had."""
+    calls, arrays = _columns(trace)
+    heap, _, placed, _ = _run(calls, policy, size or START_BYTES, calls.n, last_program(trace),
+                              placed=True)
+    del arrays
+    return heap, placed
 
 
 def replay(trace, policy="segregated", size=None):

@@ -81,3 +81,86 @@ def test_hmm_replay_prints_the_policies_side_by_side(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--policy", "worst-fit",
                           str(path)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown policy" in bad.stderr
+
+
+def _exact(trace, policy):
+    """(blocks compared, blocks at another offset, blocks the process had in
+    mappings): the process's last program replayed under `policy`, every
+    heap block's offset from the heap's first block against the process's."""
+    heap, placed = replay.blocks_of(trace, policy)
+    start = replay.last_program(trace)
+    real = trace.ret[start:].astype(np.int64)
+    sim = placed[start:].astype(np.int64)
+    in_heap = (sim != 0) & (sim < heap.address + heap.size // 2)   # the maps are the top half
+    compared = (real != 0) & in_heap
+    if not compared.any():
+        return 0, 0, 0
+    moved = (real[compared] - real[compared].min()) != (sim[compared] - sim[compared].min())
+    return int(compared.sum()), int(moved.sum()), int(((real != 0) & (sim != 0) & ~in_heap).sum())
+
+
+EXACT = {
+    "ls": (["ls", "-l", "/usr/bin"], {}),
+    "vim": (["vim", "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", "%s/a/b/g", "-c", "sort", "-c", "wq",
+             "{work}/text.txt"], {"TERM": "dumb"}),
+    "git": (["git", "-C", "{work}/repo", "log", "--stat", "--format=%H %s"], {}),
+    "python3": (["python3", "-S", "-c", "import json; print(len(json.dumps([{'k%d' % i: [i] * 9} "
+                 "for i in range(3000)])))"], {"PYTHONMALLOC": "malloc"}),
+    "sqlite3": (["sqlite3", ":memory:", "with recursive c(x) as (select 1 union all select x + 1 "
+                 "from c where x < 20000) select count(*), sum(length(printf('%d', x))) from c;"], {}),
+    "perl": (["perl", "-e", "my %h; $h{$_} = [$_ x 3] for 1..30000; print scalar(keys %h), qq(\\n)"], {}),
+    "bash": (["bash", "-c", "a=(); for i in $(seq 1 3000); do a+=(x$i); done; echo ${#a[@]}"], {}),
+    "gcc": (["gcc", "-O2", "-c", "-o", "{work}/x.o", "{work}/x.c"], {}),
+}
+
+
+@pytest.mark.parametrize("program", sorted(EXACT))
+def test_replay_puts_every_heap_block_where_the_process_had_it(hmm_run_bin, tmp_path, support,
+                                                               program):
+    """A program recorded with the thread caches off and replayed under the
+    policy it ran with: every block of the heap at the offset it had, in
+    every process of the run (gcc's cc1 and as too: each from its exec)."""
+    argv, env = EXACT[program]
+    support.require_program(argv[0])
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "text.txt").write_text("".join(f"line {i * 7919 % 3000} a b a\n" for i in range(3000)))
+    (work / "x.c").write_text("".join(f"int f{i}(int a) {{ return a * {i} + (a > {i} ? f{max(i - 1, 0)}(a - 1) : 0); }}\n"
+                                      for i in range(200)))
+    if program == "git":
+        repo = work / "repo"
+        repo.mkdir()
+        genv = support.base_env(GIT_AUTHOR_NAME="A", GIT_AUTHOR_EMAIL="a@b", GIT_COMMITTER_NAME="A",
+                                GIT_COMMITTER_EMAIL="a@b")
+        for n in range(3):
+            (repo / f"f{n}.txt").write_text("x\n" * (n + 1) * 50)
+            subprocess.run(["git", "init", "-q"] if n == 0 else ["true"], cwd=repo, env=genv, check=True)
+            subprocess.run(["git", "add", "."], cwd=repo, env=genv, check=True)
+            subprocess.run(["git", "commit", "-q", "-m", f"c{n}"], cwd=repo, env=genv, check=True)
+    argv = [a.replace("{work}", str(work)) for a in argv]
+    trace = tmp_path / "run.trace"
+    run = subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
+                          "--", *argv], env=support.base_env(HMM_TCACHE="0", LC_ALL="C", **env),
+                         capture_output=True, timeout=support.TIMEOUT, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr[-2000:]
+    total = 0
+    for path in sorted(tmp_path.glob("run.trace*")):
+        t = Trace.load(path)
+        if t.ppid and not t.execs and path.name != "run.trace":
+            continue   # a child that did not exec: its heap began as its parent's copy
+        compared, moved, mapped = _exact(t, "segregated")
+        assert moved == 0, f"{path.name}: {moved} of {compared} blocks at another offset"
+        total += compared
+    assert total >= 100, total
+
+
+def test_replay_under_first_fit_of_a_run_under_first_fit(hmm_run_bin, tmp_path, support):
+    ls = support.require_program("ls")
+    trace = tmp_path / "ls.trace"
+    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0", ls,
+                    "-lR", "/usr/lib/python3"], check=True, capture_output=True,
+                   env=support.base_env(HMM_TCACHE="0", HMM_POLICY="first-fit"), timeout=support.TIMEOUT)
+    compared, moved, _ = _exact(Trace.load(trace), "first-fit")
+    assert compared > 1000 and moved == 0
+    compared, moved, _ = _exact(Trace.load(trace), "segregated")
+    assert moved > 0   # another policy places them elsewhere: the comparison can fail
