@@ -275,6 +275,9 @@ def replay_parser():
     p.add_argument("trace", metavar="TRACE", help="the trace file")
     p.add_argument("--policy", default="all", metavar="all|NAME,...",
                    help="the policies to replay under (default: all)")
+    p.add_argument("--picture", metavar="PNG|SVG",
+                   help="draw the heap at its peak under each policy, blocks coloured by the "
+                   "site that allocated them")
     return p
 
 
@@ -300,6 +303,18 @@ def _replay(argv):
     replays = [replay.replay(trace, name) for name in names]
     print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
     print(replay.table(replays))
+    if args.picture:
+        try:
+            replay.picture(trace, replays, args.picture)
+        except ImportError as exc:
+            print(f"{REPLAY}: error: --picture needs matplotlib (pip install hmm[bench]): {exc}",
+                  file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"{REPLAY}: error: cannot write {args.picture}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
+        print(f"picture: {args.picture}")
     return 1 if trace.error is not None else 0
 
 

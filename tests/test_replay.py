@@ -164,3 +164,16 @@ def test_replay_under_first_fit_of_a_run_under_first_fit(hmm_run_bin, tmp_path, 
     assert compared > 1000 and moved == 0
     compared, moved, _ = _exact(Trace.load(trace), "segregated")
     assert moved > 0   # another policy places them elsewhere: the comparison can fail
+
+
+def test_hmm_replay_draws_the_heap_at_its_peak(tmp_path):
+    path = _holes_trace(tmp_path / "holes.trace")
+    picture = tmp_path / "heap.png"
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--picture", str(picture),
+                          str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    data = picture.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    # Four panels: the image is about four times as wide as high.
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 3 * height
