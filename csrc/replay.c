@@ -94,6 +94,11 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
             out->peak_heap_size = h->counters.heap_size;
             out->peak_heap_call = i;
         }
+        uint64_t footprint = h->counters.heap_size + h->counters.mapped_bytes;
+        if (footprint > out->peak_footprint) {
+            out->peak_footprint = footprint;
+            out->peak_footprint_call = i;
+        }
         out->calls++;
     }
     return to;

@@ -40,6 +40,8 @@ typedef struct hmm_replay_result {
     uint64_t peak_in_use_call; /* ... after this call */
     uint64_t peak_heap_size;   /* the heap's most bytes, ... */
     uint64_t peak_heap_call;   /* ... after this call */
+    uint64_t peak_footprint;   /* the most bytes of heap and mappings together, ... */
+    uint64_t peak_footprint_call; /* ... after this call */
 } hmm_replay_result;
 
 /*

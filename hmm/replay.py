@@ -38,6 +38,7 @@ class Replay:
     peak_heap_call: int         # ... after this call
     peak_in_use: int            # bytes asked for and live, at the most ...
     peak_in_use_call: int       # ... after this call
+    peak_footprint: int         # bytes of heap and mappings together, at the most
     examined: int               # free blocks the policy looked at
     seconds: float              # the replay loop's time
     free_at_peak: list = field(default_factory=list)  # free block sizes at the heap's peak
@@ -47,9 +48,10 @@ class Replay:
 
     @property
     def fragmentation(self):
-        """Heap at its peak over bytes asked for at theirs, minus one
-        (Johnstone and Wilson's measure)."""
-        return self.peak_heap_size / self.peak_in_use - 1 if self.peak_in_use else 0.0
+        """The memory the heap took at its most (heap and mappings) over
+        the bytes asked for at their most, minus one (Johnstone and
+        Wilson's measure, their #4)."""
+        return self.peak_footprint / self.peak_in_use - 1 if self.peak_in_use else 0.0
 
     @property
     def examined_per_allocation(self):
@@ -160,8 +162,8 @@ def replay(trace, policy="segregated", size=None):
     del arrays
     return Replay(policy, result.calls, result.allocations, result.failed,
                   result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
-                  result.peak_in_use_call, examined, seconds, free_at_peak, heap, peak_blocks,
-                  peak_calls)
+                  result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
+                  heap, peak_blocks, peak_calls)
 
 
 def replay_all(trace, policies=None):
@@ -172,11 +174,11 @@ def replay_all(trace, policies=None):
 
 def table(replays):
     """The policies side by side, as `hmm replay` prints them."""
-    rows = [("policy", "peak heap", "peak in use", "fragmentation", "largest free at peak",
-             "examined/alloc", "ns/call", "calls/s")]
+    rows = [("policy", "peak heap", "with mappings", "peak in use", "fragmentation",
+             "largest free at peak", "examined/alloc", "ns/call", "calls/s")]
     for r in replays:
         rate = r.calls / r.seconds if r.seconds else 0
-        rows.append((r.policy, f"{r.peak_heap_size:,}", f"{r.peak_in_use:,}",
+        rows.append((r.policy, f"{r.peak_heap_size:,}", f"{r.peak_footprint:,}", f"{r.peak_in_use:,}",
                      f"{r.fragmentation:.1%}", f"{r.largest_free_at_peak:,}",
                      f"{r.examined_per_allocation:.2f}", f"{r.ns_per_call:.0f}",
                      f"{rate / 1e6:.1f} M"))
@@ -259,7 +261,9 @@ def picture(trace, replays, path=None):
     legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
     figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
                   frameon=False)
-    figure.suptitle(f"{trace.path}: the heap at its peak, {scale} bytes a pixel", fontsize=10)
+    import os
+    figure.suptitle(f"{os.path.basename(str(trace.path))}: the heap at its peak, {scale} bytes a pixel",
+                    fontsize=10)
     figure.tight_layout(rect=(0, 0.12, 1, 0.95))
     if path:
         figure.savefig(path, dpi=110)
