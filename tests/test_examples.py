@@ -136,3 +136,19 @@ def test_trace_leaks_names_the_leaking_lines(support, hmm_run_bin):
     words = re.search(r"^([\d,]+) bytes in 30 blocks still live at exit, allocated at:\n"
                       r"(.*\n)*?.*in remember at \S*leaky\.c:9$", out, re.M)
     assert words and int(words[1].replace(",", "")) == 10 * (5 + 7 + 8), out
+
+
+def test_learn_placement_records_replays_and_draws(support, hmm_run_bin, tmp_path):
+    """examples/learn_placement.sh: vim recorded, replayed under every
+    policy (a table row each), and the heap at its peak drawn."""
+    support.require_program("vim")
+    run = subprocess.run(["bash", str(EXAMPLES / "learn_placement.sh"), str(tmp_path / "out")],
+                         capture_output=True, text=True, env=_env(support, hmm_run_bin),
+                         timeout=support.TIMEOUT, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()
+            if line.split() and line.split()[0] in ("segregated", "first-fit", "next-fit", "best-fit")}
+    assert len(rows) == 4, run.stdout
+    for row in rows.values():   # peak heap, with mappings, peak in use: a heap of megabytes
+        assert int(row[1].replace(",", "")) > 1 << 20 and int(row[3].replace(",", "")) > 1 << 20
+    assert (tmp_path / "out" / "heap.png").read_bytes()[:4] == b"\x89PNG"
