@@ -275,6 +275,9 @@ def replay_parser():
     p.add_argument("trace", metavar="TRACE", help="the trace file")
     p.add_argument("--policy", default="all", metavar="all|NAME,...",
                    help="the policies to replay under (default: all)")
+    p.add_argument("--where", action="store_true",
+                   help="say where the bytes went at the peak: asked for, rounding and headers, "
+                   "free holes, the top, mappings, bookkeeping (they add up to the footprint)")
     p.add_argument("--picture", metavar="PNG|SVG",
                    help="draw the heap at its peak under each policy, blocks coloured by the "
                    "site that allocated them")
@@ -303,6 +306,9 @@ def _replay(argv):
     replays = [replay.replay(trace, name) for name in names]
     print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
     print(replay.table(replays))
+    if args.where:
+        print()
+        print(replay.where_table(trace, replays))
     if args.picture:
         try:
             replay.picture(trace, replays, args.picture)

@@ -45,6 +45,8 @@ class Replay:
     heap: Heap = field(default=None, repr=False)       # the heap after the last call
     peak_blocks: list = field(default_factory=list, repr=False)  # hmm.Block's at the peak
     peak_calls: dict = field(default_factory=dict, repr=False)   # address -> the call that placed it
+    peak_heap_size_at_peak: int = 0   # the heap's size, and ...
+    peak_mapped: int = 0              # ... its mappings', at the peak the blocks are of
 
     @property
     def fragmentation(self):
@@ -73,6 +75,30 @@ class Replay:
             bucket = 1 << (int(size).bit_length() - 1)
             counts[bucket] = counts.get(bucket, 0) + 1
         return dict(sorted(counts.items()))
+
+    def where_the_bytes_went(self, trace):
+        """At the heap's peak, where its bytes and its mappings' went, in
+        parts that add up to heap size plus mapped bytes, to the byte:
+        asked (what the program asked for, of the blocks live then),
+        rounding and headers (the rest of those blocks), free (holes), top
+        (free at the end, which trimming gives back), mapped (large blocks'
+        mappings), and the heap's own bookkeeping (segment headers and end
+        markers).  Answers "is it a leak or fragmentation?": a leak is in
+        `asked`, fragmentation in `free`."""
+        parts = dict(asked=0, rounding_and_headers=0, free=0, top=0, mapped=0, bookkeeping=0)
+        heap_blocks = [b for b in self.peak_blocks]
+        last = max(heap_blocks, key=lambda b: b.address, default=None)
+        for b in heap_blocks:
+            if not b.used:
+                parts["top" if b is last else "free"] += b.size
+                continue
+            call = self.peak_calls.get(b.address)
+            asked = int(trace.size[call]) if call is not None else 0
+            parts["asked"] += asked
+            parts["rounding_and_headers"] += b.size - asked
+        parts["mapped"] = self.peak_mapped
+        parts["bookkeeping"] = self.peak_heap_size_at_peak - sum(b.size for b in heap_blocks)
+        return parts
 
     def __str__(self):
         return (f"{self.policy}: peak heap {self.peak_heap_size:,} bytes, peak in use "
@@ -149,10 +175,11 @@ def replay(trace, policy="segregated", size=None):
         size *= 2
     examined = heap.stats()["examined_blocks"]
     # The heap at its peak: replayed again up to that call, and walked.
-    peak_blocks, peak_calls = [], {}
+    peak_blocks, peak_calls, at_peak = [], {}, {"heap_size": 0, "mapped_bytes": 0}
     if result.calls:
-        upto = result.peak_heap_call + 1
+        upto = result.peak_footprint_call + 1
         peak_heap, _, placed, _ = _run(calls, policy, size, upto, placed=True)
+        at_peak = peak_heap.stats()
         peak_blocks = [b for b in peak_heap.walk() if b.address < peak_heap.address + size // 2]
         live = {b.address for b in peak_blocks if b.used}
         for i in np.flatnonzero(placed[:upto]).tolist():   # later calls win: addresses are reused
@@ -163,7 +190,7 @@ def replay(trace, policy="segregated", size=None):
     return Replay(policy, result.calls, result.allocations, result.failed,
                   result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
                   result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
-                  heap, peak_blocks, peak_calls)
+                  heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"])
 
 
 def replay_all(trace, policies=None):
@@ -187,6 +214,26 @@ def table(replays):
     for n, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def where_table(trace, replays):
+    """Where the bytes went at each policy's peak, as `hmm replay --where`
+    prints it: one row a policy, bytes and share of the footprint."""
+    names = ("asked", "rounding_and_headers", "free", "top", "mapped", "bookkeeping")
+    rows = [("policy",) + tuple(n.replace("_", " ") for n in names) + ("total",)]
+    for r in replays:
+        parts = r.where_the_bytes_went(trace)
+        total = sum(parts.values())
+        rows.append((r.policy,) + tuple(f"{parts[n]:,} ({parts[n] / total:.0%})" if total else "0"
+                                        for n in names) + (f"{total:,}",))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["where the bytes went at the peak:"]
+    for n, row in enumerate(rows):
+        lines.append("  ".join([row[0].ljust(widths[0])] +
+                               [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -458,6 +458,13 @@ class Trace:
         images = {s: self.image_of_stack(s) for s in stacks}
         return self.symbolizer().stacks(wanted, images)
 
+    def replay(self, policy="segregated"):
+        """The calls replayed on a simulated heap under `policy` (a
+        hmm.replay.Replay: its figures, the heap at its peak, where the
+        bytes went, a picture)."""
+        from .replay import replay
+        return replay(self, policy)
+
     def summary(self, top=10):
         """The summary report (hmm.trace_report.Summary); print() it."""
         from .trace_report import summarize

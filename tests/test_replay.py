@@ -177,3 +177,25 @@ def test_hmm_replay_draws_the_heap_at_its_peak(tmp_path):
     # Four panels: the image is about four times as wide as high.
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width > 3 * height
+
+
+def test_where_the_bytes_went_adds_up_to_the_footprint(hmm_run_bin, tmp_path, support):
+    """At the peak, the bytes asked for, rounding and headers, free holes,
+    the top, mappings and bookkeeping add up to heap size plus mapped
+    bytes, to the byte; and what was asked is what the trace says was live."""
+    python = support.require_program("python3")
+    trace = tmp_path / "py.trace"
+    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
+                    python, "-S", "-c", "x = [bytes(300000)] + ['a' * i for i in range(5000)]"],
+                   check=True, capture_output=True, env=support.base_env(PYTHONMALLOC="malloc"),
+                   timeout=support.TIMEOUT)
+    t = Trace.load(trace)
+    for r in replay.replay_all(t):
+        parts = r.where_the_bytes_went(t)
+        assert sum(parts.values()) == r.peak_heap_size_at_peak + r.peak_mapped
+        assert parts["mapped"] >= 300000    # the big bytes object has a mapping of its own
+        assert parts["asked"] <= r.peak_in_use and parts["rounding_and_headers"] > 0
+        assert r.peak_heap_size_at_peak + r.peak_mapped == r.peak_footprint
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(trace)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "where the bytes went at the peak" in run.stdout
