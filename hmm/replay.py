@@ -209,11 +209,17 @@ def table(replays):
                      f"{r.fragmentation:.1%}", f"{r.largest_free_at_peak:,}",
                      f"{r.examined_per_allocation:.2f}", f"{r.ns_per_call:.0f}",
                      f"{rate / 1e6:.1f} M"))
+    return _columns_text(rows)
+
+
+def _columns_text(rows):
+    """Rows of cells as aligned text: the first column to the left, the
+    numbers to the right, a rule under the heading."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
-        lines.append("  ".join(cells))
+        lines.append("  ".join([row[0].ljust(widths[0])] +
+                               [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -229,14 +235,7 @@ def where_table(trace, replays):
         total = sum(parts.values())
         rows.append((r.policy,) + tuple(f"{parts[n]:,} ({parts[n] / total:.0%})" if total else "0"
                                         for n in names) + (f"{total:,}",))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["where the bytes went at the peak:"]
-    for n, row in enumerate(rows):
-        lines.append("  ".join([row[0].ljust(widths[0])] +
-                               [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "where the bytes went at the peak:\n" + _columns_text(rows)
 
 
 # ---- the heap at its peak, drawn --------------------------------------------------
