@@ -177,6 +177,7 @@ class Heap:
         self._faults = _fault_names()
         if not _is_int(maps) or not 0 <= maps <= size // 2:
             raise HeapError(f"hmm: Heap(): maps must be an int in 0..size/2, not {maps!r}")
+        self._maps = maps
         self._heap = lib.hmm_heap_create_simulated_with_maps(ffi.cast("void *", start), size, maps)
         if self._heap == ffi.NULL:
             raise HeapError(f"hmm: Heap(): {size} bytes is too small to hold a heap")
@@ -194,6 +195,16 @@ class Heap:
             raise HeapError(f"hmm: Heap(): check_every {check_every} does not fit in 32 bits")
         lib.hmm_heap_set_check(self._heap, check, check_every)
         self.check_level = check
+
+    def _reset(self):
+        """Empty the heap, in the same buffer (its blocks come back at the
+        same addresses when the same calls are made again), keeping the
+        policy.  For hmm.replay, which goes back by replaying."""
+        with self._lock:
+            policy = self.policy
+            self._heap = self._lib.hmm_heap_create_simulated_with_maps(
+                self._ffi.cast("void *", self.address), self.size, self._maps)
+            self._set_policy("Heap", policy)
 
     # ---- placement policy --------------------------------------------------
 

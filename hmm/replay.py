@@ -47,6 +47,7 @@ class Replay:
     peak_calls: dict = field(default_factory=dict, repr=False)   # address -> the call that placed it
     peak_heap_size_at_peak: int = 0   # the heap's size, and ...
     peak_mapped: int = 0              # ... its mappings', at the peak the blocks are of
+    peak_footprint_call: int = 0      # the call after which the footprint was at its most
 
     @property
     def fragmentation(self):
@@ -190,7 +191,8 @@ def replay(trace, policy="segregated", size=None):
     return Replay(policy, result.calls, result.allocations, result.failed,
                   result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
                   result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
-                  heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"])
+                  heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"],
+                  result.peak_footprint_call)
 
 
 def replay_all(trace, policies=None):
@@ -314,3 +316,115 @@ def picture(trace, replays, path=None):
     if path:
         figure.savefig(path, dpi=110)
     return figure
+
+
+# ---- one policy's heap, call by call ------------------------------------------------
+
+class ReplayedHeap:
+    """A trace's heap under one policy, at any call, for looking around:
+
+        r = hmm.replay.ReplayedHeap(trace, "best-fit")
+        r.goto(1000)        # the heap after calls 0..999
+        r.step(10)          # ten calls on; r.step(-10) back
+        r.peak()            # at the heap's peak
+        r.blocks()          # its blocks, each with the call that placed it
+        print(r.explain(address))
+        r.picture("heap.png")
+
+    Going forward replays the calls in between (the C loop, millions a
+    second); going back replays from the start."""
+
+    def __init__(self, trace, policy="segregated", size=None):
+        self.trace = trace
+        self.policy = policy
+        self._calls, self._arrays = _columns(trace)
+        self._size = size or START_BYTES
+        self._figures = None
+        n = max(1, len(trace))
+        self._block = np.zeros(n, dtype=np.uint64)    # live blocks, by the call that placed them
+        self._placed = np.zeros(n, dtype=np.uint64)   # where each call's block went
+        self._restart()
+
+    def _restart(self):
+        core = _load_core()
+        if getattr(self, "heap", None) is None:
+            self.heap = Heap(self._size, policy=self.policy, maps=self._size // 2)
+        else:
+            self.heap._reset()   # the same buffer: blocks come back at the same addresses
+        self._block[:] = 0
+        self._result = core.ffi.new("hmm_replay_result *")
+        self.position = 0
+
+    def goto(self, call):
+        """The heap after calls [0, call) (call is clamped to the trace)."""
+        call = max(0, min(int(call), len(self.trace)))
+        if call < self.position:
+            self._restart()
+        if call > self.position:
+            core = _load_core()
+            ffi = core.ffi
+            core.lib.hmm_replay(self.heap._heap, self._calls, self.position, call,
+                                ffi.cast("uint64_t *", self._block.ctypes.data),
+                                ffi.cast("uint64_t *", self._placed.ctypes.data), self._result)
+            self.position = call
+        return self
+
+    def step(self, n=1):
+        """n calls on (back, for n < 0)."""
+        return self.goto(self.position + n)
+
+    def figures(self):
+        """The whole replay's figures (a Replay), computed once."""
+        if self._figures is None:
+            self._figures = replay(self.trace, self.policy, self._size)
+        return self._figures
+
+    def peak(self):
+        """The heap at its peak (heap and mappings at their most)."""
+        return self.goto(self.figures().peak_footprint_call + 1)
+
+    def _owners(self):
+        live = np.flatnonzero(self._block[:self.position])
+        return dict(zip(self._block[live].tolist(), live.tolist()))
+
+    def blocks(self):
+        """The heap's blocks now, in address order: (address, size, used,
+        call) with the call that placed a block in use (None when free)."""
+        owners = self._owners()
+        top = self.heap.address + self._size // 2
+        return [(b.address, b.size, b.used, owners.get(b.address) if b.used else None)
+                for b in self.heap.walk() if b.address < top]
+
+    def explain(self, address):
+        """What lies at `address` now: the block, and for one in use the call
+        that placed it and where the program made that call."""
+        for start, size, used, call in self.blocks():
+            if start - 16 <= address < start - 16 + size:
+                break
+        else:
+            return f"0x{address:x}: not in the heap after call {self.position:,}"
+        if not used:
+            return (f"0x{address:x}: in a free block of {size:,} bytes at 0x{start:x} "
+                    f"after call {self.position:,}")
+        t = self.trace
+        lines = [f"0x{address:x}: in the block at 0x{start:x} ({size:,} bytes) that call "
+                 f"{call:,}, {t.tag_name(t.tag[call])}({int(t.size[call]):,}), placed under "
+                 f"{self.policy}"]
+        stack = int(t.stack[call])
+        if stack:
+            for n, frame in enumerate(t.symbolize([stack])[stack]):
+                where = frame.function or f"{frame.module.rsplit('/', 1)[-1]}+0x{frame.offset:x}"
+                line = f" at {frame.file}:{frame.line}" if frame.file else ""
+                lines.append(f"    #{n} {where}{line}")
+        return "\n".join(lines)
+
+    def picture(self, path=None):
+        """The heap now, drawn as `picture` draws a peak."""
+        blocks = [b for b in self.heap.walk() if b.address < self.heap.address + self._size // 2]
+        owners = self._owners()
+        now = Replay(self.policy, self.position, 0, 0, self.heap.stats()["heap_size"], self.position,
+                     0, 0, self.heap.stats()["heap_size"] + self.heap.stats()["mapped_bytes"], 0, 0,
+                     peak_blocks=blocks,
+                     peak_calls={b.address: owners[b.address] for b in blocks
+                                 if b.used and b.address in owners})
+        return picture(self.trace, [now], path)

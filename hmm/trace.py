@@ -459,11 +459,11 @@ class Trace:
         return self.symbolizer().stacks(wanted, images)
 
     def replay(self, policy="segregated"):
-        """The calls replayed on a simulated heap under `policy` (a
-        hmm.replay.Replay: its figures, the heap at its peak, where the
-        bytes went, a picture)."""
-        from .replay import replay
-        return replay(self, policy)
+        """The heap under `policy`, to look around in call by call (a
+        hmm.replay.ReplayedHeap: goto, step, peak, blocks, explain,
+        picture, and the whole replay's figures)."""
+        from .replay import ReplayedHeap
+        return ReplayedHeap(self, policy)
 
     def summary(self, top=10):
         """The summary report (hmm.trace_report.Summary); print() it."""

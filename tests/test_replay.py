@@ -199,3 +199,31 @@ def test_where_the_bytes_went_adds_up_to_the_footprint(hmm_run_bin, tmp_path, su
     run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(trace)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "where the bytes went at the peak" in run.stdout
+
+
+def test_a_replayed_heap_to_look_around_in(hmm_run_bin, tmp_path, compile_c):
+    """trace.replay(policy): forward and back to any call (the same heap
+    either way), the peak, the blocks with the calls that placed them, and
+    explain() naming the call and the program's line behind a block."""
+    exe = compile_c("trace_leaks.c")
+    trace = tmp_path / "leaks.trace"
+    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), str(exe)], check=True,
+                   capture_output=True, timeout=120)
+    t = Trace.load(trace)
+    r = t.replay("best-fit")
+    middle = len(t) // 2
+    forward = r.goto(middle).blocks()
+    r.goto(len(t))
+    assert r.step(-(len(t) - middle)).position == middle
+    assert r.blocks() == forward
+    r.goto(len(t))
+    names = {b[3]: b for b in r.blocks() if b[2]}
+    leak = next(call for call in names
+                if t.tag_name(t.tag[call]) == "calloc" and int(t.size[call]) == 1536)
+    text = r.explain(names[leak][0] + 100)
+    assert f"call {leak:,}, calloc(1,536)" in text and "leak_table" in text, text
+    assert "free block" in r.explain(next(b[0] for b in r.blocks() if not b[2]))
+    peak = r.peak().position
+    assert peak == r.figures().peak_footprint_call + 1
+    figure = r.picture(tmp_path / "now.png")
+    assert (tmp_path / "now.png").read_bytes()[:4] == b"\x89PNG" and figure is not None
