@@ -268,7 +268,8 @@ REPLAY = f"{PROG} replay"
 def replay_parser():
     p = argparse.ArgumentParser(
         prog=REPLAY,
-        description="Replay a trace's calls, in their order, on a simulated heap under each "
+        description="Replay a trace's calls (an HMM trace, glibc's mtrace log or a CS:APP "
+        ".rep trace), in their order, on a simulated heap under each "
         "placement policy, and print the policies side by side: peak heap, peak bytes in use, "
         "fragmentation at the peak, the largest free block then, the free blocks each "
         "allocation examined, and the time per call.")
@@ -282,6 +283,27 @@ def replay_parser():
                    help="draw the heap at its peak under each policy, blocks coloured by the "
                    "site that allocated them")
     return p
+
+
+def _load_foreign(path):
+    """An HMM trace (as _load reads it), or glibc's mtrace log or a CS:APP
+    .rep trace, imported."""
+    from .trace_import import TraceImportError, load_any
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) == b"HMMTRACE":
+                return _load(path, None)
+        return load_any(path)
+    except FileNotFoundError:
+        raise _Failure(f"{path}: no such file")
+    except IsADirectoryError:
+        raise _Failure(f"{path}: is a directory, not a trace")
+    except TraceImportError as exc:
+        raise _Failure(str(exc))
+    except OSError as exc:
+        raise _Failure(f"{path}: {exc.strerror or exc}")
+    except ValueError as exc:   # the reader's TraceError: not a trace of any kind
+        raise _Failure(str(exc))
 
 
 def _replay(argv):
@@ -299,7 +321,7 @@ def _replay(argv):
               f"policies are {', '.join(POLICIES)}", file=sys.stderr)
         return 2
     try:
-        trace = _load(args.trace, None)
+        trace = _load_foreign(args.trace)
     except _Failure as exc:
         print(f"{REPLAY}: error: {exc}", file=sys.stderr)
         return exc.status

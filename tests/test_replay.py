@@ -227,3 +227,36 @@ def test_a_replayed_heap_to_look_around_in(hmm_run_bin, tmp_path, compile_c):
     assert peak == r.figures().peak_footprint_call + 1
     figure = r.picture(tmp_path / "now.png")
     assert (tmp_path / "now.png").read_bytes()[:4] == b"\x89PNG" and figure is not None
+
+
+def test_foreign_traces_replay_too(tmp_path, compile_c, support):
+    """glibc's mtrace log of a real run, and a CS:APP malloc-lab .rep trace:
+    hmm replay reads both and replays them under every policy."""
+    exe = compile_c("mtrace_calls.c")
+    log = tmp_path / "calls.mtrace"
+    # glibc 2.34 and later keep mtrace in libc_malloc_debug.so, preloaded.
+    subprocess.run([str(exe)], check=True, timeout=60,
+                   env=support.base_env(MALLOC_TRACE=str(log), LD_PRELOAD="libc_malloc_debug.so.0"))
+    from hmm.trace_import import load_any
+    t = load_any(log)
+    names = [t.tag_name(tag) for tag in t.tag]
+    assert names.count("malloc") == 40 and names.count("free") == 20 and names.count("realloc") == 3
+    asked = sum(24 + 8 * i for i in range(40))
+    live_at_end = asked - sum(24 + 8 * i for i in range(0, 40, 2)) \
+        - sum(24 + 8 * i for i in (1, 3, 5)) + sum(1000 + i for i in (1, 3, 5))
+    for r in replay.replay_all(t):
+        assert r.failed == 0 and r.heap.check() == 0
+        assert r.peak_in_use >= live_at_end
+        assert sum(1 for b in r.heap.walk() if b.used) == 20
+
+    rep = tmp_path / "short.rep"
+    rep.write_text("20000\n3\n6\n1\na 0 100\na 1 200\nf 0\nr 1 500\na 2 50\nf 2\n")
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", str(rep)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "6 calls" in run.stdout and "segregated" in run.stdout
+    bad = tmp_path / "bad.mtrace"
+    bad.write_text("= Start\n@ ./x:[0x1] ? 0x10\n")
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", str(bad)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "line 2: not an mtrace line" in run.stderr
