@@ -239,8 +239,10 @@ static void split_tail(hmm_heap *h, hmm_block *b, size_t want)
  * give pages back only after a delay; the first free after that trims, and
  * malloc_trim always does.
  */
-static uint64_t now_ms(void)
+static uint64_t now_ms(const hmm_heap *h)
 {
+    if (h->clock_ms)
+        return h->clock_ms;
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &t); /* the vDSO: no system call */
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
@@ -250,7 +252,7 @@ static void note_grown(hmm_heap *h)
 {
     if (!h->trim_delay_ms)
         return;
-    h->last_grow_ms = now_ms();
+    h->last_grow_ms = now_ms(h);
     if (h->counters.trim_calls && h->last_grow_ms - h->last_trim_ms < h->trim_delay_ms)
         h->cycling = 1;
 }
@@ -259,7 +261,7 @@ static int trim_due(hmm_heap *h)
 {
     if (!h->cycling)
         return 1;
-    if (now_ms() - h->last_grow_ms < h->trim_delay_ms)
+    if (now_ms(h) - h->last_grow_ms < h->trim_delay_ms)
         return 0;
     h->cycling = 0; /* quiet for a while: trim, and again at once next time */
     return 1;
@@ -470,7 +472,7 @@ static int trim_top(hmm_heap *h, size_t pad)
     account_heap(h, 0, release);
     h->counters.trim_calls++;
     if (h->trim_delay_ms)
-        h->last_trim_ms = now_ms();
+        h->last_trim_ms = now_ms(h);
     block_write(segment_end_marker(s), HMM_IN_USE);
     block_mark(top, size - release, 0);
     return 1;
@@ -926,6 +928,8 @@ hmm_heap *hmm_heap_create_simulated_with_maps(void *buffer, size_t bytes, size_t
     heap_init(&sh->heap, &sh->source.source);
     if (!map_bytes)
         sh->heap.grow_min = 64u * 1024; /* a small address space wants small steps */
+    else
+        sh->heap.trim_delay_ms = option_default_size(OPTION_TRIM_DELAY); /* the process heap's */
     return &sh->heap;
 }
 

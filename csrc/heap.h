@@ -101,8 +101,13 @@ struct hmm_heap {
     size_t top_pad;              /* ...but keep this much */
     /* ...and, while the heap is cycling (grew again within trim_delay_ms
      * of a trim), not until it has not grown for trim_delay_ms (heap.c,
-     * trim_due); 0 in simulated heaps, which know no time */
+     * trim_due); 0 in simulated heaps, which know no time, but for a
+     * replay's, which runs on the recorded program's (clock_ms) */
     uint64_t trim_delay_ms, last_grow_ms, last_trim_ms;
+    /* Not 0: the time it is now, in ms, for the trim delay, instead of the
+     * system's clock: a replay sets the recorded program's (replay.c), so
+     * that its heap trims when the program's did. */
+    uint64_t clock_ms;
     int cycling;
     size_t mmap_threshold;       /* requests this big get their own mapping */
     int thresholds_fixed;        /* set by the user: do not adapt them */

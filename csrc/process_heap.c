@@ -55,6 +55,7 @@ static void (*on_give_up[GIVE_UP_HOOKS])(const char *message);
 
 /* Published at each unlock for readers without the lock (process_heap.h). */
 uintptr_t heap_low, heap_units, heap_low2, heap_units2;
+uintptr_t heap_size_published;
 
 /* Say `message` (a whole line), unless the heap was given up already: one
  * report, whatever happens after it.  Then give the heap up, wake every
@@ -232,6 +233,7 @@ static __attribute__((noinline)) void publish_changed_bounds(const hmm_heap *h)
     segment_range(h->segments != h->newest ? h->segments : NULL, &low, &span);
     store_if_changed(&heap_low2, low);
     store_if_changed(&heap_units2, span / HMM_ALIGNMENT);
+    store_if_changed(&heap_size_published, h->counters.heap_size);
 }
 
 static inline void publish_bounds(const hmm_heap *h)

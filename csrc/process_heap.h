@@ -49,6 +49,9 @@ void process_heap_stats_with(struct hmm_stats *out, void (*also)(hmm_heap *h, vo
  * misaligned pointer (thread_cache.h, cache_covers).  Hidden, so that the
  * fast paths read each with one instruction. */
 extern __attribute__((visibility("hidden"))) uintptr_t heap_low, heap_units, heap_low2, heap_units2;
+/* The heap's size (its counter heap_size), published with the bounds: the
+ * tracer records it when it changed (trace_format.h, HEAP). */
+extern __attribute__((visibility("hidden"))) uintptr_t heap_size_published;
 
 /* Set the heap up and apply the HMM_* options (the library's constructor:
  * the environment may not have been there at the first call); returns how

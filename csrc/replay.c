@@ -39,12 +39,16 @@ static void *allocate(hmm_heap *h, const hmm_replay_calls *calls, uint64_t i)
 }
 
 uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t from, uint64_t to,
-                    uint64_t *block, uint64_t *placed, hmm_replay_result *out)
+                    uint64_t *block, uint64_t *placed, uint64_t *heap_size, hmm_replay_result *out)
 {
     if (to > calls->n)
         to = calls->n;
+    if (!calls->time_ms) /* no clock recorded: trim at once, as glibc does */
+        h->trim_delay_ms = 0;
     for (uint64_t i = from; i < to; i++) {
         void *p = NULL;
+        if (calls->time_ms)
+            h->clock_ms = calls->time_ms[i] + 1; /* 0 would mean the system's clock */
         switch (calls->tag[i]) {
         case TRACE_MALLOC: case TRACE_CALLOC: case TRACE_MEMALIGN: case TRACE_POSIX_MEMALIGN:
         case TRACE_ALIGNED_ALLOC: case TRACE_VALLOC: case TRACE_PVALLOC:
@@ -94,6 +98,8 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
             out->peak_heap_size = h->counters.heap_size;
             out->peak_heap_call = i;
         }
+        if (heap_size)
+            heap_size[i] = h->counters.heap_size;
         uint64_t footprint = h->counters.heap_size + h->counters.mapped_bytes;
         if (footprint > out->peak_footprint) {
             out->peak_footprint = footprint;

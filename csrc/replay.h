@@ -28,6 +28,8 @@ typedef struct hmm_replay_calls {
     const uint64_t *alignment;
     const uint64_t *ret;       /* what the call returned: 0 when it failed (or freed) */
     const int64_t *frees;      /* hmm_trace_pair's: the call whose block this one frees, or -1 */
+    const uint64_t *time_ms;   /* when each call was made, in ms (the program's clock), or NULL:
+                                * the heap's trim delay then runs on the program's time */
 } hmm_replay_calls;
 
 /* What a replay did, added up as it goes (start it zeroed). */
@@ -51,10 +53,13 @@ typedef struct hmm_replay_result {
  * entry per call: the simulated address of the block call i returned, while
  * it is live (0: none, or freed), written here for the calls replayed and
  * read for the blocks they free.  placed[], if not NULL, gets the address
- * each call's block was given, and keeps it.  Returns `to`.
+ * each call's block was given, and keeps it; heap_size[], if not NULL, the
+ * heap's size after each call (to compare with the trace's HEAP records,
+ * and to draw).  Returns `to`.
  */
 uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64_t from,
-                    uint64_t to, uint64_t *block, uint64_t *placed, hmm_replay_result *out);
+                    uint64_t to, uint64_t *block, uint64_t *placed, uint64_t *heap_size,
+                    hmm_replay_result *out);
 
 /* HMM_BINDING_END */
 

@@ -187,6 +187,21 @@ static void put_lost(void)
     __atomic_sub_fetch(&tr.lost, lost, __ATOMIC_RELAXED); /* a handler may have added one meanwhile */
 }
 
+/* After a call that grew or trimmed the process heap, its new size. */
+static __attribute__((noinline)) void put_heap_size(void)
+{
+    int saved_errno = errno;
+    unsigned char *start = room_for(16), *out = start;
+    if (out) {
+        uint64_t size = __atomic_load_n(&heap_size_published, __ATOMIC_RELAXED);
+        *out++ = TRACE_HEAP;
+        out = put_varint(out, size);
+        commit(start, out);
+        tr.heap_size = size;
+    }
+    errno = saved_errno;
+}
+
 static void put_text_record(enum trace_tag tag, const char *text)
 {
     size_t n = strnlen(text, SCRATCH_SIZE - 32);
@@ -543,6 +558,8 @@ static inline void record_close(unsigned char *start, unsigned char *end)
             tr.pos += (uint64_t)(end - start);
             __atomic_store_n(&tr.header->length, tr.pos - TRACE_HEADER_SIZE, __ATOMIC_RELEASE);
         }
+        if (__builtin_expect(tr.heap_size != heap_size_published, 0))
+            put_heap_size();
     } else {
         __atomic_add_fetch(&tr.lost, 1, __ATOMIC_RELAXED);
     }
@@ -910,6 +927,7 @@ void trace_fork_child(void)
     close(tr.fd);
     tr.fd = -1;
     tr.last_ptr = 0;
+    tr.heap_size = 0; /* the child's trace starts at 0, as any */
     tr.last_tid = NO_THREAD;
     tr.lost = 0;
     forget_stacks();

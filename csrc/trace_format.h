@@ -98,6 +98,13 @@
  *   FINISH   (nothing).  The program's exit has begun (the library's
  *            destructor ran); calls after it are still recorded.  A trace
  *            without one ended in a crash or a kill.
+ *   HEAP     size: varint.  The process heap's size (hmm_stats' heap_size:
+ *            the bytes of its segments, from their starts to the break)
+ *            after the call record just before this one, written when it
+ *            changed (a trace starts at 0).  In a process with one thread
+ *            the call before is the one that grew or trimmed the heap; with
+ *            more, it may be another thread's call of about the same time.
+ *            A replay compares its own heap's size with this, call by call.
  */
 #ifndef HMM_TRACE_FORMAT_H
 #define HMM_TRACE_FORMAT_H
@@ -142,6 +149,7 @@ enum trace_tag {
     TRACE_LOST = 0x85,
     TRACE_MISUSE = 0x86,
     TRACE_FINISH = 0x87,
+    TRACE_HEAP = 0x88,
 };
 
 #endif /* HMM_TRACE_FORMAT_H */

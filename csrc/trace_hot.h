@@ -16,6 +16,7 @@
 #define HMM_TRACE_HOT_H
 
 #include "lock.h"
+#include "process_heap.h"
 #include "trace.h"
 
 #include <stdint.h>
@@ -64,6 +65,7 @@ struct tracer {
     uint64_t last_tsc, last_ptr;
     uint32_t last_tid;         /* of the last call recorded; NO_THREAD before any */
     uint64_t lost;             /* calls not recorded since the last LOST record */
+    uint64_t heap_size;        /* the process heap's size in the last HEAP record (0 before any) */
     unsigned long long modules_added; /* dlpi_adds when the modules were last written */
     char path[PATH_CAP];
 };
@@ -202,11 +204,12 @@ static inline void trace_leave(trace_call *c)
     }
 }
 
-/* Can c's record go the common way: nothing to write before it, and room
- * in the window?  Where it goes, or NULL. */
+/* Can c's record go the common way: nothing to write before it, nothing
+ * after it (the heap's size did not change), and room in the window?
+ * Where it goes, or NULL. */
 static inline unsigned char *record_here(const trace_call *c)
 {
-    if (__builtin_expect(tr.lost || me.tid != tr.last_tid ||
+    if (__builtin_expect(tr.lost || me.tid != tr.last_tid || tr.heap_size != heap_size_published ||
                          tr.pos + RECORD_MAX > tr.window_end, 0))
         return NULL;
     me.writing = 1;

@@ -66,6 +66,7 @@ static const struct tag_info tags[256] = {
     [TRACE_LOST] = {"LOST", NULL, 0},
     [TRACE_MISUSE] = {"MISUSE", NULL, 0},
     [TRACE_FINISH] = {"FINISH", NULL, 0},
+    [TRACE_HEAP] = {"HEAP", NULL, 0},
 };
 
 const char *hmm_trace_tag_name(int tag)
@@ -326,7 +327,7 @@ static int read_stack(const uint8_t **at, struct reader *r, uint64_t *id, uint64
     return NUMBER_OK;
 }
 
-/* A note after its tag: MODULE, CLOCK, EXEC, LOST, MISUSE or FINISH.
+/* A note after its tag: MODULE, CLOCK, EXEC, LOST, MISUSE, FINISH or HEAP.
  * None holds a pointer, so none changes the reader's state but EXEC. */
 static int read_note(const uint8_t **at, struct reader *r, int tag, uint64_t *a, uint64_t *b)
 {
@@ -363,6 +364,9 @@ static int read_note(const uint8_t **at, struct reader *r, int tag, uint64_t *a,
         SKIP(length);
         break;
     case TRACE_FINISH:
+        break;
+    case TRACE_HEAP:
+        NEED(*a); /* the heap's size after the call before */
         break;
     }
     *at = p;

@@ -105,7 +105,7 @@ typedef struct hmm_trace_info {
  *   note_offset   where its tag is in the file
  *   note_call     how many calls came before it
  *   note_stack    how many STACK records came before it
- *   note_a, b     CLOCK: tsc, monotonic ns; EXEC: tsc; LOST: n; 0 for the
+ *   note_a, b     CLOCK: tsc, monotonic ns; EXEC: tsc; LOST: n; HEAP: size; 0 for the
  *                 rest, which Python reads from the file (paths, text)
  *
  * id_keys and id_values are the work space of the map from the file's

@@ -118,6 +118,10 @@ def _columns(trace):
         "alignment": np.ascontiguousarray(trace.alignment, dtype=np.uint64),
         "ret": np.ascontiguousarray(trace.ret, dtype=np.uint64),
         "frees": np.ascontiguousarray(trace.frees, dtype=np.int64),
+        # The program's clock, for the heap's trim delay (a heap that grows
+        # again soon after a trim keeps its top for HMM_TRIM_DELAY ms).
+        "time_ms": ((trace.ns - np.int64(trace.start_ns)) // 1_000_000).astype(np.uint64)
+        if len(trace) else np.zeros(1, dtype=np.uint64),
     }
     calls = ffi.new("hmm_replay_calls *")
     calls.n = len(trace)
@@ -126,23 +130,32 @@ def _columns(trace):
     calls.alignment = ffi.cast("uint64_t *", arrays["alignment"].ctypes.data)
     calls.ret = ffi.cast("uint64_t *", arrays["ret"].ctypes.data)
     calls.frees = ffi.cast("int64_t *", arrays["frees"].ctypes.data)
+    calls.time_ms = (ffi.cast("uint64_t *", arrays["time_ms"].ctypes.data)
+                     if getattr(trace, "clock_rate_known", False) else ffi.NULL)
     return calls, arrays
 
 
-def _run(calls, policy, size, upto, start=0, placed=False):
-    """(heap, result, addresses, seconds) of calls [start, upto) replayed on
-    a new heap (`start`: 0, or where the process exec'ed a new program);
-    addresses: where each call's block was placed, if asked for."""
+def _run(calls, policy, size, upto, start=0, placed=False, sizes=False):
+    """(heap, result, addresses, heap sizes, seconds) of calls [start,
+    upto) replayed on a new heap (`start`: 0, or where the process exec'ed
+    a new program); addresses: where each call's block was placed, and
+    heap sizes: the heap's size after each call, each if asked for."""
     core = _load_core()
     ffi, lib = core.ffi, core.lib
     heap = Heap(size, policy=policy, maps=size // 2)
     blocks = np.zeros(max(1, calls.n), dtype=np.uint64)
     where = np.zeros(max(1, calls.n), dtype=np.uint64) if placed else None
+    heap_sizes = np.zeros(max(1, calls.n), dtype=np.uint64) if sizes else None
     result = ffi.new("hmm_replay_result *")
     started = time.perf_counter()
-    lib.hmm_replay(heap._heap, calls, start, upto, ffi.cast("uint64_t *", blocks.ctypes.data),
-                   ffi.cast("uint64_t *", where.ctypes.data) if placed else ffi.NULL, result)
-    return heap, result, where, time.perf_counter() - started
+    lib.hmm_replay(heap._heap, calls, start, upto, _pointer(ffi, blocks), _pointer(ffi, where),
+                   _pointer(ffi, heap_sizes), result)
+    return heap, result, where, heap_sizes, time.perf_counter() - started
+
+
+def _pointer(ffi, array):
+    """A uint64_t * to the array's data, or NULL for None."""
+    return ffi.NULL if array is None else ffi.cast("uint64_t *", array.ctypes.data)
 
 
 def last_program(trace):
@@ -152,14 +165,15 @@ def last_program(trace):
 
 
 def blocks_of(trace, policy="segregated", size=None):
-    """(heap, addresses): the process's last program replayed under
-    `policy`, and the simulated address each call's block got (0: none).
-    For comparing with the addresses the process had."""
+    """(heap, addresses, heap sizes): the process's last program replayed
+    under `policy`, the simulated address each call's block got (0: none)
+    and the heap's size after each call.  For comparing with the addresses
+    the process had, and its heap's sizes (Trace.heap_sizes)."""
     calls, arrays = _columns(trace)
-    heap, _, placed, _ = _run(calls, policy, size or START_BYTES, calls.n, last_program(trace),
-                              placed=True)
+    heap, _, placed, sizes, _ = _run(calls, policy, size or START_BYTES, calls.n,
+                                     last_program(trace), placed=True, sizes=True)
     del arrays
-    return heap, placed
+    return heap, placed, sizes
 
 
 def replay(trace, policy="segregated", size=None):
@@ -170,7 +184,7 @@ def replay(trace, policy="segregated", size=None):
     calls, arrays = _columns(trace)
     size = size or START_BYTES
     while True:
-        heap, result, _, seconds = _run(calls, policy, size, calls.n)
+        heap, result, _, _, seconds = _run(calls, policy, size, calls.n)
         if not result.failed or size >= MOST_BYTES:
             break
         size *= 2
@@ -179,7 +193,7 @@ def replay(trace, policy="segregated", size=None):
     peak_blocks, peak_calls, at_peak = [], {}, {"heap_size": 0, "mapped_bytes": 0}
     if result.calls:
         upto = result.peak_footprint_call + 1
-        peak_heap, _, placed, _ = _run(calls, policy, size, upto, placed=True)
+        peak_heap, _, placed, _, _ = _run(calls, policy, size, upto, placed=True)
         at_peak = peak_heap.stats()
         peak_blocks = [b for b in peak_heap.walk() if b.address < peak_heap.address + size // 2]
         live = {b.address for b in peak_blocks if b.used}
@@ -364,8 +378,8 @@ class ReplayedHeap:
             core = _load_core()
             ffi = core.ffi
             core.lib.hmm_replay(self.heap._heap, self._calls, self.position, call,
-                                ffi.cast("uint64_t *", self._block.ctypes.data),
-                                ffi.cast("uint64_t *", self._placed.ctypes.data), self._result)
+                                _pointer(ffi, self._block), _pointer(ffi, self._placed), ffi.NULL,
+                                self._result)
             self.position = call
         return self
 

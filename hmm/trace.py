@@ -272,6 +272,7 @@ class Trace:
         tags = _Tags.names()
         self.modules, self.execs, self.misuse = [], [], []
         self.lost = 0
+        self._heap_changes = []   # (the first call it holds for, the heap's size)
         self.finished = False
         self.finish_call = None   # the calls before the exit began
         clock_tsc, clock_ns = [self.start_tsc], [self.start_ns]
@@ -295,6 +296,7 @@ class Trace:
                 length, pos = _varint(data, pos)
                 path = os.fsdecode(bytes(data[pos:pos + length]))
                 self.execs.append(Exec(path, call, stacks_before, a))
+                self._heap_changes.append((call, 0))   # the new program's heap starts empty
             elif name == "CLOCK":
                 clock_tsc.append(a)
                 clock_ns.append(b)
@@ -307,6 +309,8 @@ class Trace:
             elif name == "FINISH":
                 self.finished = True
                 self.finish_call = call
+            elif name == "HEAP":
+                self._heap_changes.append((call - 1, a))   # after the call before it
         self.clocks = (np.array(clock_tsc, dtype=np.uint64), np.array(clock_ns, dtype=np.uint64))
 
     # ---- what was read -----------------------------------------------------
@@ -438,6 +442,21 @@ class Trace:
     def frees(self):
         """For each call, the call whose block it freed, -1 when none."""
         return self._pair()[1]
+
+    def heap_sizes(self):
+        """The process heap's size after each call (from the HEAP records),
+        as a uint64 array; None for a trace without them (an older or a
+        foreign one).  Exact for a single-threaded program: with more
+        threads a change may show a call early or late."""
+        execs = {e.call for e in self.execs}
+        if not any(call not in execs or size for call, size in self._heap_changes):
+            return None
+        changes = sorted(((max(call, 0), order, size)
+                          for order, (call, size) in enumerate(self._heap_changes)))
+        starts = np.array([c for c, _, _ in changes], dtype=np.int64)
+        values = np.array([0] + [v for _, _, v in changes], dtype=np.uint64)
+        # For call i, the last change that starts at or before it (0 before any).
+        return values[np.searchsorted(starts, np.arange(len(self)), side="right")]
 
     def tag_name(self, tag):
         return _Tags.names().get(int(tag), f"tag 0x{int(tag):02x}")

@@ -85,18 +85,23 @@ def test_hmm_replay_prints_the_policies_side_by_side(tmp_path):
 
 def _exact(trace, policy):
     """(blocks compared, blocks at another offset, blocks the process had in
-    mappings): the process's last program replayed under `policy`, every
-    heap block's offset from the heap's first block against the process's."""
-    heap, placed = replay.blocks_of(trace, policy)
+    mappings, calls after which the heap's size differs): the process's
+    last program replayed under `policy`, every heap block's offset from
+    the heap's first block against the process's, and the heap's size
+    after every call against the trace's HEAP records."""
+    heap, placed, sizes = replay.blocks_of(trace, policy)
     start = replay.last_program(trace)
     real = trace.ret[start:].astype(np.int64)
     sim = placed[start:].astype(np.int64)
     in_heap = (sim != 0) & (sim < heap.address + heap.size // 2)   # the maps are the top half
     compared = (real != 0) & in_heap
+    recorded = trace.heap_sizes()
+    resized = int((recorded[start:] != sizes[start:len(trace)]).sum()) if recorded is not None else -1
     if not compared.any():
-        return 0, 0, 0
+        return 0, 0, 0, resized
     moved = (real[compared] - real[compared].min()) != (sim[compared] - sim[compared].min())
-    return int(compared.sum()), int(moved.sum()), int(((real != 0) & (sim != 0) & ~in_heap).sum())
+    return (int(compared.sum()), int(moved.sum()), int(((real != 0) & (sim != 0) & ~in_heap).sum()),
+            resized)
 
 
 EXACT = {
@@ -148,8 +153,9 @@ def test_replay_puts_every_heap_block_where_the_process_had_it(hmm_run_bin, tmp_
         t = Trace.load(path)
         if t.ppid and not t.execs and path.name != "run.trace":
             continue   # a child that did not exec: its heap began as its parent's copy
-        compared, moved, mapped = _exact(t, "segregated")
+        compared, moved, mapped, resized = _exact(t, "segregated")
         assert moved == 0, f"{path.name}: {moved} of {compared} blocks at another offset"
+        assert resized == 0, f"{path.name}: the heap's size differs after {resized} calls"
         total += compared
     assert total >= 100, total
 
@@ -160,9 +166,9 @@ def test_replay_under_first_fit_of_a_run_under_first_fit(hmm_run_bin, tmp_path, 
     subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0", ls,
                     "-lR", "/usr/lib/python3"], check=True, capture_output=True,
                    env=support.base_env(HMM_TCACHE="0", HMM_POLICY="first-fit"), timeout=support.TIMEOUT)
-    compared, moved, _ = _exact(Trace.load(trace), "first-fit")
-    assert compared > 1000 and moved == 0
-    compared, moved, _ = _exact(Trace.load(trace), "segregated")
+    compared, moved, _, resized = _exact(Trace.load(trace), "first-fit")
+    assert compared > 1000 and moved == 0 and resized == 0
+    compared, moved, _, resized = _exact(Trace.load(trace), "segregated")
     assert moved > 0   # another policy places them elsewhere: the comparison can fail
 
 

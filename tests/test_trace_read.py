@@ -239,6 +239,26 @@ def test_exec_starts_over():
     assert (t.image_of_stack(1), t.image_of_stack(2)) == (0, 1)
 
 
+def test_heap_sizes_follow_the_heap_records():
+    w = TraceWriter()
+    w.thread(1)
+    w.malloc(10, 0x7000)            # call 0: the heap grew
+    w.heap(135168)
+    w.malloc(11, 0x7100)            # call 1
+    w.free(0x7100)                  # call 2: trimmed
+    w.heap(131072)
+    w.exec("/usr/bin/next")
+    w.malloc(12, 0x9000)            # call 3: the new program's heap
+    w.heap(4096)
+    w.malloc(13, 0x9100)            # call 4
+    t = agree(w.data())
+    assert t.heap_sizes().tolist() == [135168, 135168, 131072, 4096, 4096]
+    w = TraceWriter()
+    w.thread(1)
+    w.malloc(10, 0x7000)
+    assert agree(w.data()).heap_sizes() is None   # no HEAP records: not known
+
+
 def test_pairing_grows_its_table_for_many_live_blocks():
     rng = np.random.default_rng(1)
     w = TraceWriter()

@@ -10,7 +10,7 @@ import struct
 from trace_writer import CALL_FIELDS, HEADER_SIZE, MASK, MAX_DEPTH, TAGS
 
 TAG_NAMES = {value: name for name, value in TAGS.items()}
-NOTE_TAGS = {TAGS[name] for name in ("MODULE", "CLOCK", "EXEC", "LOST", "MISUSE", "FINISH")}
+NOTE_TAGS = {TAGS[name] for name in ("MODULE", "CLOCK", "EXEC", "LOST", "MISUSE", "FINISH", "HEAP")}
 ALLOCATES = {"MALLOC", "CALLOC", "REALLOC", "REALLOCARRAY", "MEMALIGN", "POSIX_MEMALIGN",
              "ALIGNED_ALLOC", "VALLOC", "PVALLOC", "HMM_ALLOC", "HMM_REALLOC", "HMM_CALLOC"}
 FREES = {"FREE", "FREE_SIZED", "FREE_ALIGNED_SIZED", "HMM_FREE", "REALLOC", "REALLOCARRAY",
@@ -163,7 +163,7 @@ def decode(data):
                 elif name == "EXEC":
                     a = r.varint()
                     r.skip(r.varint())
-                elif name == "LOST":
+                elif name in ("LOST", "HEAP"):
                     a = r.varint()
                 elif name == "MISUSE":
                     r.skip(r.varint())

@@ -224,6 +224,10 @@ class TraceWriter:
     def finish(self):
         self._record("FINISH")
 
+    def heap(self, size):
+        """The process heap's size after the call before."""
+        self._record("HEAP", varint(size))
+
     # ---- the file ----------------------------------------------------------
 
     def header(self, length=None):
