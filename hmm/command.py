@@ -282,6 +282,11 @@ def replay_parser():
     p.add_argument("--picture", metavar="PNG|SVG",
                    help="draw the heap at its peak under each policy, blocks coloured by the "
                    "site that allocated them")
+    p.add_argument("--over-time", metavar="PNG|SVG",
+                   help="draw the heap over time under each policy: its addresses against the "
+                   "calls, dark where in use, light where free")
+    p.add_argument("--timelines", metavar="PNG|SVG",
+                   help="draw bytes in use and each policy's heap size, call by call")
     return p
 
 
@@ -331,18 +336,26 @@ def _replay(argv):
     if args.where:
         print()
         print(replay.where_table(trace, replays))
-    if args.picture:
+    from . import heap_pictures
+    drawings = ((args.picture, "--picture", heap_pictures.heap_at_peak),
+                (args.over_time, "--over-time", heap_pictures.heap_over_time),
+                (args.timelines, "--timelines", heap_pictures.timelines))
+    for path, option, draw in drawings:
+        if not path:
+            continue
         try:
-            replay.picture(trace, replays, args.picture)
+            draw(trace, replays, path)
         except ImportError as exc:
-            print(f"{REPLAY}: error: --picture needs matplotlib (pip install hmm[bench]): {exc}",
+            print(f"{REPLAY}: error: {option} needs matplotlib (pip install hmm[bench]): {exc}",
                   file=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"{REPLAY}: error: cannot write {args.picture}: {exc.strerror or exc}",
-                  file=sys.stderr)
+            print(f"{REPLAY}: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             return 1
-        print(f"picture: {args.picture}")
+        except ValueError as exc:   # matplotlib: a suffix it cannot write
+            print(f"{REPLAY}: error: cannot write {path}: {exc}", file=sys.stderr)
+            return 1
+        print(f"{option.lstrip('-').replace('-', ' ')}: {path}")
     return 1 if trace.error is not None else 0
 
 

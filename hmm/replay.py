@@ -158,6 +158,17 @@ def _pointer(ffi, array):
     return ffi.NULL if array is None else ffi.cast("uint64_t *", array.ctypes.data)
 
 
+def _placers(placed, addresses):
+    """{address: the last call that placed a block there} for the given
+    addresses (of blocks in use: the last call placed the block there now)."""
+    calls = np.flatnonzero(placed)
+    where = placed[calls]
+    mine = np.isin(where, np.asarray(addresses, dtype=np.uint64))
+    calls, where = calls[mine][::-1], where[mine][::-1]      # the last first
+    where, first = np.unique(where, return_index=True)
+    return dict(zip(where.tolist(), calls[first].tolist()))
+
+
 def last_program(trace):
     """The first call of the process's last program: 0, or its last exec's
     (its heap starts empty there)."""
@@ -196,10 +207,7 @@ def replay(trace, policy="segregated", size=None):
         peak_heap, _, placed, _, _ = _run(calls, policy, size, upto, placed=True)
         at_peak = peak_heap.stats()
         peak_blocks = [b for b in peak_heap.walk() if b.address < peak_heap.address + size // 2]
-        live = {b.address for b in peak_blocks if b.used}
-        for i in np.flatnonzero(placed[:upto]).tolist():   # later calls win: addresses are reused
-            if int(placed[i]) in live:
-                peak_calls[int(placed[i])] = i
+        peak_calls = _placers(placed[:upto], [b.address for b in peak_blocks if b.used])
     free_at_peak = [b.size for b in peak_blocks if not b.used]
     del arrays
     return Replay(policy, result.calls, result.allocations, result.failed,
@@ -254,82 +262,10 @@ def where_table(trace, replays):
     return "where the bytes went at the peak:\n" + _columns_text(rows)
 
 
-# ---- the heap at its peak, drawn --------------------------------------------------
-
-PICTURE_WIDTH = 1024        # pixels a row
-SITES_NAMED = 8             # the sites with most bytes get a colour and a name
-
-
-def _site_names(trace, replays):
-    """{stack: name} for the stacks holding most bytes at the peaks."""
-    held = {}
-    for r in replays:
-        for b in r.peak_blocks:
-            call = r.peak_calls.get(b.address)
-            if b.used and call is not None:
-                stack = int(trace.stack[call])
-                held[stack] = held.get(stack, 0) + b.size
-    top = [s for s, _ in sorted(held.items(), key=lambda kv: -kv[1]) if s][:SITES_NAMED]
-    names = {}
-    if top:
-        for stack, frames in trace.symbolize(top).items():
-            # Two frames: a program's own allocation wrapper is the first
-            # of most of its stacks, the caller tells them apart.
-            said = [f.function or f"{f.module.rsplit('/', 1)[-1]}+0x{f.offset:x}" for f in frames[:2]]
-            names[stack] = " < ".join(said) or f"stack {stack}"
-    return names
-
-
 def picture(trace, replays, path=None):
-    """The heap at its peak under each policy, one panel each, to scale:
-    every block a run of pixels along rows of the heap, blocks in use in
-    the colour of the site that allocated them (the top sites named),
-    other blocks in use dark grey, free blocks light grey, the space past
-    the break white.  Written to `path` (PNG or SVG, by its suffix);
-    returns the matplotlib Figure."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    names = _site_names(trace, replays)
-    palette = plt.get_cmap("tab10").colors
-    colour_of = {stack: i + 3 for i, stack in enumerate(names)}   # 0 past, 1 free, 2 other
-    colours = [(1, 1, 1), (0.85, 0.85, 0.85), (0.35, 0.35, 0.35)] + list(palette[:len(names)])
-    span = max((max((b.address + b.size for b in r.peak_blocks), default=0)
-                - min((b.address for b in r.peak_blocks), default=0)) for r in replays) or 1
-    scale = max(16, -(-span // (PICTURE_WIDTH * 192)))        # bytes a pixel: some 192 rows
-    rows = -(-span // (scale * PICTURE_WIDTH))
-    figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.6), squeeze=False)
-    for ax, r in zip(axes[0], replays):
-        image = np.zeros(rows * PICTURE_WIDTH, dtype=np.uint8)
-        start = min((b.address for b in r.peak_blocks), default=0)
-        for b in r.peak_blocks:
-            first, last = (b.address - 16 - start) // scale, (b.address - 16 + b.size - start) // scale
-            if not b.used:
-                kind = 1
-            else:
-                call = r.peak_calls.get(b.address)
-                kind = colour_of.get(int(trace.stack[call]), 2) if call is not None else 2
-            image[first:max(first + 1, last)] = kind
-        ax.imshow(image.reshape(rows, PICTURE_WIDTH), cmap=matplotlib.colors.ListedColormap(colours),
-                  vmin=0, vmax=len(colours) - 1, interpolation="nearest", aspect="auto")
-        ax.set_title(f"{r.policy}\n{r.peak_heap_size / 2**20:.2f} MiB, "
-                     f"fragmentation {r.fragmentation:.0%}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([0, rows - 1])
-        ax.set_yticklabels(["0", f"{span / 2**20:.1f} MiB"], fontsize=7)
-    legend = [Patch(color=colours[1], label="free"), Patch(color=colours[2], label="in use, other sites")]
-    legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
-    figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
-                  frameon=False)
-    import os
-    figure.suptitle(f"{os.path.basename(str(trace.path))}: the heap at its peak, {scale} bytes a pixel",
-                    fontsize=10)
-    figure.tight_layout(rect=(0, 0.12, 1, 0.95))
-    if path:
-        figure.savefig(path, dpi=110)
-    return figure
+    """The heap at its peak under each policy (hmm.heap_pictures.heap_at_peak)."""
+    from .heap_pictures import heap_at_peak
+    return heap_at_peak(trace, replays, path)
 
 
 # ---- one policy's heap, call by call ------------------------------------------------

@@ -266,3 +266,55 @@ def test_foreign_traces_replay_too(tmp_path, compile_c, support):
     run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", str(bad)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "line 2: not an mtrace line" in run.stderr
+
+
+def _two_blocks_trace(path):
+    """Block A (64 KiB) and block B (64 KiB), then 4,000 small pairs; A is
+    freed half-way, B lives to the end."""
+    w = TraceWriter()
+    w.thread(7)
+    w.malloc(65536, 0x100000)          # call 0: A
+    w.malloc(65536, 0x200000)          # call 1: B
+    for i in range(4000):
+        if i == 2000:
+            w.free(0x100000)           # A freed half-way
+        w.malloc(16, 0x300000)
+        w.free(0x300000)
+    w.finish()
+    w.save(path)
+    return path
+
+
+def test_the_heap_over_time_shows_which_bytes_were_in_use_when(tmp_path):
+    from hmm import heap_pictures
+    t = Trace.load(_two_blocks_trace(tmp_path / "two.trace"))
+    r = replay.replay(t, "segregated")
+    span, (history,) = heap_pictures._histories(t, [r])
+    image = history.image
+    rows, columns = image.shape
+    assert span == r.peak_heap_size
+    start = r.heap.stats()["heap_start"]
+    a = int(replay.blocks_of(t)[1][0]) - start      # A's offset in the heap
+    a_rows = slice(a * rows // span + 1, (a + 65536) * rows // span - 1)   # rows all A's
+    early, late = columns // 4, columns * 3 // 4
+    assert (image[a_rows, early] > 0.95).all()       # A in use ...
+    assert (image[a_rows, late] == 0).all()          # ... then free (light, not past the break)
+    top = -(-int(history.size_bytes.max()) * rows // span)
+    assert (image[top:, :] == heap_pictures.PAST).all()   # nothing past the break
+    assert int(history.size_bytes.max()) == r.peak_heap_size
+
+
+def test_hmm_replay_draws_the_heap_over_time_and_the_timelines(tmp_path):
+    path = _two_blocks_trace(tmp_path / "two.trace")
+    over, lines = tmp_path / "over.png", tmp_path / "lines.svg"
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--over-time", str(over),
+                          "--timelines", str(lines), str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert over.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = lines.read_text()
+    assert "<svg" in svg and all(f"heap, {p}" in svg for p in hmm.POLICIES)
+    bad = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--over-time",
+                          str(tmp_path / "no" / "such" / "dir.png"), str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "cannot write" in bad.stderr

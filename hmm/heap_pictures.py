@@ -1,0 +1,269 @@
+"""Pictures of a replayed heap (hmm.replay), drawn with matplotlib:
+
+    heap_at_peak(trace, replays)    the heap at its peak, every block to scale,
+                                    coloured by the site that allocated it
+    heap_over_time(trace, replays)  addresses against calls (as villoc draws
+                                    a heap): which bytes were in use when
+    timelines(trace, replays)       bytes in use and each policy's heap size,
+                                    call by call
+
+One panel (or line) per policy, all at the same scale, so the policies are
+compared at a glance.  Each returns the matplotlib Figure, and writes it to
+`path` if given (PNG or SVG, by the suffix).
+
+The pictures over time need where every block went under each policy, which
+a replay's figures (hmm.replay.Replay) do not keep: a 10-million-call trace
+would take 160 MB a policy.  _History replays the trace once more, with the
+addresses and heap sizes recorded, and keeps only what the pictures need:
+an image of a few hundred thousand pixels and a curve of a few thousand
+points.
+"""
+import os
+
+import numpy as np
+
+from . import replay as _replay
+from . import trace_report
+
+PICTURE_WIDTH = 1024        # pixels a row of the heap map
+SITES_NAMED = 8             # the sites with most bytes get a colour and a name
+OVER_TIME_COLUMNS = 1200    # calls along the heap over time: one column a run of calls
+OVER_TIME_ROWS = 480        # addresses up it
+TIMELINE_POINTS = 2000      # points a curve
+
+PAST = -1.0                 # a cell of the heap over time past the break (else: the share in use)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return matplotlib, plt
+
+
+def _finish(figure, path):
+    if path:
+        figure.savefig(path, dpi=110)
+    return figure
+
+
+def _title(trace):
+    return os.path.basename(str(trace.path))
+
+
+# ---- the heap at its peak ------------------------------------------------------------
+
+def _site_names(trace, replays):
+    """{stack: name} for the stacks holding most bytes at the peaks."""
+    held = {}
+    for r in replays:
+        for b in r.peak_blocks:
+            call = r.peak_calls.get(b.address)
+            if b.used and call is not None:
+                stack = int(trace.stack[call])
+                held[stack] = held.get(stack, 0) + b.size
+    top = [s for s, _ in sorted(held.items(), key=lambda kv: -kv[1]) if s][:SITES_NAMED]
+    names = {}
+    if top:
+        for stack, frames in trace.symbolize(top).items():
+            # Two frames: a program's own allocation wrapper is the first
+            # of most of its stacks, the caller tells them apart.
+            said = [f.function or f"{f.module.rsplit('/', 1)[-1]}+0x{f.offset:x}" for f in frames[:2]]
+            names[stack] = " < ".join(said) or f"stack {stack}"
+    return names
+
+
+def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH):
+    """The heap at its peak under each policy, one panel each, to scale:
+    every block a run of pixels along rows of the heap, blocks in use in
+    the colour of the site that allocated them (the top sites named),
+    other blocks in use dark grey, free blocks light grey, the space past
+    the break white.  `width`: pixels a row (more for a sharper map)."""
+    matplotlib, plt = _pyplot()
+    from matplotlib.patches import Patch
+
+    names = _site_names(trace, replays)
+    palette = plt.get_cmap("tab10").colors
+    colour_of = {stack: i + 3 for i, stack in enumerate(names)}   # 0 past, 1 free, 2 other
+    colours = [(1, 1, 1), (0.85, 0.85, 0.85), (0.35, 0.35, 0.35)] + list(palette[:len(names)])
+    span = max((max((b.address + b.size for b in r.peak_blocks), default=0)
+                - min((b.address for b in r.peak_blocks), default=0)) for r in replays) or 1
+    scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
+    rows = -(-span // (scale * width))
+    figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.6), squeeze=False)
+    for ax, r in zip(axes[0], replays):
+        image = np.zeros(rows * width, dtype=np.uint8)
+        start = min((b.address for b in r.peak_blocks), default=0)
+        for b in r.peak_blocks:
+            first, last = (b.address - 16 - start) // scale, (b.address - 16 + b.size - start) // scale
+            if not b.used:
+                kind = 1
+            else:
+                call = r.peak_calls.get(b.address)
+                kind = colour_of.get(int(trace.stack[call]), 2) if call is not None else 2
+            image[first:max(first + 1, last)] = kind
+        ax.imshow(image.reshape(rows, width), cmap=matplotlib.colors.ListedColormap(colours),
+                  vmin=0, vmax=len(colours) - 1, interpolation="nearest", aspect="auto")
+        ax.set_title(f"{r.policy}\n{r.peak_heap_size / 2**20:.2f} MiB, "
+                     f"fragmentation {r.fragmentation:.0%}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([0, rows - 1])
+        ax.set_yticklabels(["0", f"{span / 2**20:.1f} MiB"], fontsize=7)
+    legend = [Patch(color=colours[1], label="free"), Patch(color=colours[2], label="in use, other sites")]
+    legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
+    figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
+                  frameon=False)
+    figure.suptitle(f"{_title(trace)}: the heap at its peak, {scale} bytes a pixel", fontsize=10)
+    figure.tight_layout(rect=(0, 0.12, 1, 0.95))
+    return _finish(figure, path)
+
+
+# ---- the heap over time ------------------------------------------------------------
+
+def _columns_of(calls, n, columns):
+    """The column each call falls in: calls spread evenly over the columns."""
+    return (np.asarray(calls, dtype=np.int64) * columns // max(n, 1)).clip(0, columns - 1)
+
+
+def _downsample_max(curve, points):
+    """(calls, values): the most of each run of consecutive entries, at the
+    call that reached it (so a peak is never lost between points)."""
+    n = len(curve)
+    if n <= points:
+        return np.arange(n), curve.copy()
+    bounds = np.linspace(0, n, points + 1).astype(np.int64)
+    best = np.maximum.reduceat(curve, bounds[:-1])
+    # The call of each maximum: the first one in its run that equals it.
+    calls = np.empty(points, dtype=np.int64)
+    for k in range(points):   # a few thousand runs: cheap beside the replay
+        a, b = bounds[k], bounds[k + 1]
+        calls[k] = a + int(np.argmax(curve[a:b]))
+    return calls, best
+
+
+def _column_most(curve, columns):
+    """The most of the curve in each column, its entries spread over the
+    columns as _columns_of spreads calls."""
+    n = len(curve)
+    if n == 0:
+        return np.zeros(columns, dtype=curve.dtype)
+    if n < columns:   # a call spans columns
+        return curve[np.arange(columns) * n // columns]
+    first = (np.arange(columns) * n + columns - 1) // columns   # the first call of each column
+    return np.maximum.reduceat(curve, first)
+
+
+class _History:
+    """What a policy's heap did over the whole trace, reduced to what the
+    pictures draw: the heap over time as an image (rows of addresses from
+    the heap's start, `span` bytes in all, by columns of calls) and the
+    heap's size as a curve."""
+
+    def __init__(self, trace, r, span):
+        calls, arrays = _replay._columns(trace)
+        n = len(trace)
+        heap, _, placed, sizes, _ = _replay._run(calls, r.policy, r.heap.size, n, placed=True,
+                                                 sizes=True)
+        del arrays
+        start = heap.stats().get("heap_start") or heap.address
+        maps = heap.address + heap.size // 2   # the buffer's top half stands in for mmap
+        self.size_calls, self.size_bytes = _downsample_max(sizes[:n], TIMELINE_POINTS)
+        self.image = self._image(trace, placed, sizes[:n], start, maps, span)
+
+    @staticmethod
+    def _image(trace, placed, sizes, start, maps, span):
+        columns, rows = OVER_TIME_COLUMNS, OVER_TIME_ROWS
+        n = len(trace)
+        b = trace_report.blocks(trace)
+        where = placed[b.call].astype(np.int64)
+        keep = (where != 0) & (where < maps)     # in the heap (mappings are drawn as the heap's size is not)
+        offset = where[keep] - start
+        size = np.maximum(b.size[keep], 1)
+        x0 = _columns_of(b.call[keep], n, columns)
+        # A block is in use from its call up to its end: to the column
+        # where that falls, rounded up (live at the end: to the last).
+        x1 = np.maximum(-(-b.end[keep] * columns // max(n, 1)), x0 + 1).clip(1, columns)
+        y0 = (offset * rows // span).clip(0, rows - 1)
+        y1 = np.maximum(-(-(offset + size) * rows // span), y0 + 1).clip(1, rows)
+        # Each block is a rectangle of cells, weighted by its bytes in each
+        # row: add them all at once, as the corners of a difference array
+        # summed up both ways.
+        weight = size / (y1 - y0)
+        corners = np.zeros((rows + 1) * (columns + 1))
+        width = columns + 1
+        for ys, xs, sign in ((y0, x0, 1), (y0, x1, -1), (y1, x0, -1), (y1, x1, 1)):
+            corners += sign * np.bincount(ys * width + xs, weights=weight, minlength=len(corners))
+        used = corners.reshape(rows + 1, width).cumsum(axis=0).cumsum(axis=1)[:rows, :columns]
+        # The share of each cell's bytes in use; past the break, PAST.
+        image = np.clip(used / (span / rows), 0.0, 1.0)
+        heap_rows = -(-_column_most(sizes, columns).astype(np.int64) * rows // span)
+        image[np.arange(rows)[:, None] >= heap_rows[None, :]] = PAST
+        return image
+
+
+def _histories(trace, replays):
+    """A _History per replay, on a common scale (the largest peak heap),
+    computed once per replay."""
+    span = max(max(r.peak_heap_size for r in replays), 1)
+    out = []
+    for r in replays:
+        cached = getattr(r, "_history", None)
+        if cached is None or cached[0] != span:
+            cached = (span, _History(trace, r, span))
+            r._history = cached
+        out.append(cached[1])
+    return span, out
+
+
+def heap_over_time(trace, replays, path=None):
+    """The heap over time under each policy (as villoc draws one): calls
+    along, the heap's addresses up, each cell as dark as the share of its
+    bytes in use (light: free), white past the break.  Light bands that
+    stay open for long are fragmentation; a heap that climbs while the
+    dark stays low is one that does not reuse its memory."""
+    matplotlib, plt = _pyplot()
+    from matplotlib.patches import Patch
+
+    span, histories = _histories(trace, replays)
+    free, used = (0.86, 0.88, 0.92), (0.12, 0.32, 0.62)
+    colours = matplotlib.colors.LinearSegmentedColormap.from_list("hmm-use", [free, used])
+    colours.set_under("white")
+    n = len(trace)
+    figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.2), squeeze=False)
+    for ax, r, h in zip(axes[0], replays, histories):
+        ax.imshow(h.image, cmap=colours, vmin=0.0, vmax=1.0,
+                  origin="lower", interpolation="nearest", aspect="auto",
+                  extent=(0, n, 0, span / 2**20))
+        ax.set_title(f"{r.policy}: peak heap {r.peak_heap_size / 2**20:.2f} MiB", fontsize=9)
+        ax.set_xlabel("call", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("offset in the heap (MiB)", fontsize=8)
+    figure.legend(handles=[Patch(color=used, label="in use"), Patch(color=free, label="free"),
+                           Patch(facecolor="white", edgecolor="0.6", label="past the break")],
+                  loc="lower center", ncol=3, fontsize=8, frameon=False)
+    figure.suptitle(f"{_title(trace)}: the heap over time", fontsize=10)
+    figure.tight_layout(rect=(0, 0.07, 1, 0.95))
+    return _finish(figure, path)
+
+
+def timelines(trace, replays, path=None):
+    """Bytes in use (what the program asked for: the same under every
+    policy) and each policy's heap size, call by call: the gap between a
+    policy's line and the bytes in use is what its placement costs."""
+    _, plt = _pyplot()
+    _, histories = _histories(trace, replays)
+    figure, ax = plt.subplots(figsize=(9, 4))
+    in_use = trace_report.in_use(trace)
+    calls, most = _downsample_max(in_use, TIMELINE_POINTS) if len(in_use) else ([], [])
+    ax.fill_between(calls, np.asarray(most) / 2**20, color="0.8", label="bytes in use", step="post")
+    for r, h in zip(replays, histories):
+        ax.plot(h.size_calls, h.size_bytes / 2**20, drawstyle="steps-post", linewidth=1.2,
+                label=f"heap, {r.policy}")
+    ax.set_xlabel("call")
+    ax.set_ylabel("MiB")
+    ax.set_xlim(0, max(len(trace), 1))
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{_title(trace)}: bytes in use and the heap's size under each policy", fontsize=10)
+    figure.tight_layout()
+    return _finish(figure, path)
