@@ -120,6 +120,12 @@ def report_parser():
                    help="what --flamegraph weighs: bytes live at the peak (the default), bytes "
                    "live at exit, or allocation calls")
     p.add_argument("--json", metavar="OUT", help="write the summary and the leaks as JSON")
+    p.add_argument("--html", metavar="OUT",
+                   help="write one self-contained HTML page: the summary, the leaks, the "
+                   "placement policies side by side and where the bytes went, and pictures of "
+                   "the heap (zoomable) and of bytes in use over time")
+    p.add_argument("--policy", metavar="all|NAME,...",
+                   help="the placement policies --html replays the trace under (default: all)")
     p.add_argument("--diff", metavar="BASE",
                    help="print what grew from the trace BASE to TRACE: the sites (matched by "
                    "function names) holding more bytes at the peak or at exit")
@@ -146,6 +152,13 @@ def _report(argv):
         parser.print_usage(sys.stderr)
         print(f"{REPORT}: error: --weight goes with --flamegraph", file=sys.stderr)
         return 2
+    if args.policy is not None:
+        try:
+            args.policy = _policy_names(args)
+        except ValueError as exc:
+            parser.print_usage(sys.stderr)
+            print(f"{REPORT}: error: {exc}", file=sys.stderr)
+            return 2
     try:
         return _report_main(args)
     except _Failure as exc:
@@ -157,6 +170,34 @@ def _report(argv):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def _policy_names(args):
+    """The policies `--policy` names, or a ValueError saying what is wrong."""
+    from . import POLICIES
+    if not args.html:
+        raise ValueError("--policy goes with --html")
+    names = list(POLICIES) if args.policy == "all" else [n for n in args.policy.split(",") if n]
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown or not names:
+        raise ValueError(f"unknown policy {', '.join(unknown) or repr(args.policy)}: the "
+                         f"policies are {', '.join(POLICIES)}")
+    return names
+
+
+def _write_html(trace, args, progress):
+    """The --html page, into a file opened before the replays (which take a
+    while on a big trace) so that an unwritable path fails at once."""
+    from . import report_html, trace_export
+    with _output(args.html) as out:
+        try:
+            page = report_html.render(trace, args.policy, top=args.top, progress=progress)
+        except trace_export.MissingPlotter as exc:
+            raise _Failure(str(exc))
+        try:
+            out.write(page)
+        except OSError as exc:
+            raise _Failure(f"cannot write {args.html}: {exc.strerror or exc}")
 
 
 def _progress_printer(asked):
@@ -216,7 +257,8 @@ def _report_main(args):
         base = _load(args.diff, progress)
         damaged = damaged or base.error is not None
 
-    files_asked = any((args.timeline, args.timeline_csv, args.mtrace, args.flamegraph, args.json))
+    files_asked = any((args.timeline, args.timeline_csv, args.mtrace, args.flamegraph, args.json,
+                       args.html))
     text_asked = args.summary or args.leaks or args.diff
     show_summary = args.summary or not (files_asked or text_asked)
     show_leaks = args.leaks or not (files_asked or text_asked)
@@ -257,6 +299,8 @@ def _report_main(args):
             raise _Failure(str(exc))
         except OSError as exc:
             raise _Failure(f"cannot write {args.timeline}: {exc.strerror or exc}")
+    if args.html:
+        _write_html(trace, args, progress)
     return 1 if damaged else 0
 
 
