@@ -3,7 +3,10 @@
 
 #include "heap.h"
 #include "hmm.h"
+#include "source.h"
 #include "trace_format.h"
+
+#include <string.h>
 
 #define REPLAY_PAGE 4096u /* valloc's and pvalloc's page, as the simulated source has it */
 
@@ -108,4 +111,46 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         out->calls++;
     }
     return to;
+}
+
+/* ---- Checkpoints --------------------------------------------------------- */
+
+/* The heap's two parts in its buffer: [low, low + *low_bytes) from its
+ * control block (the buffer's start) to the break, and the mappings,
+ * [*maps, *maps + *map_bytes) up to the buffer's end. */
+static void state_parts(const hmm_heap *h, uint64_t *low_bytes, const char **maps, uint64_t *map_bytes)
+{
+    const hmm_simulated_source *sim = (const hmm_simulated_source *)h->source;
+    *low_bytes = (uint64_t)(sim->brk - (const char *)h);
+    *maps = sim->maps;
+    *map_bytes = (uint64_t)(sim->end - sim->maps);
+}
+
+uint64_t hmm_replay_state_size(const struct hmm_heap *h)
+{
+    uint64_t low, high;
+    const char *maps;
+    state_parts(h, &low, &maps, &high);
+    return 2 * sizeof(uint64_t) + low + high;
+}
+
+void hmm_replay_state_save(const struct hmm_heap *h, void *out)
+{
+    uint64_t sizes[2];
+    const char *maps;
+    state_parts(h, &sizes[0], &maps, &sizes[1]);
+    char *to = out;
+    memcpy(to, sizes, sizeof sizes);
+    memcpy(to + sizeof sizes, h, sizes[0]);
+    memcpy(to + sizeof sizes + sizes[0], maps, sizes[1]);
+}
+
+void hmm_replay_state_restore(struct hmm_heap *h, const void *saved)
+{
+    uint64_t sizes[2];
+    const char *from = saved;
+    memcpy(sizes, from, sizeof sizes);
+    memcpy((char *)h, from + sizeof sizes, sizes[0]); /* the control block too: maps is the saved one now */
+    const hmm_simulated_source *sim = (const hmm_simulated_source *)h->source;
+    memcpy(sim->maps, from + sizeof sizes + sizes[0], sizes[1]);
 }

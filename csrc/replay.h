@@ -61,6 +61,19 @@ uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64
                     uint64_t to, uint64_t *block, uint64_t *placed, uint64_t *heap_size,
                     hmm_replay_result *out);
 
+/*
+ * Checkpoints, for going back in a replay without replaying from the start:
+ * a simulated heap (hmm_heap_create_simulated_with_maps) keeps all of its
+ * state in its buffer, from its control block up to the break, and its
+ * mappings at the buffer's end.  hmm_replay_state_size() says how many
+ * bytes that is now, hmm_replay_state_save() copies it out (to `out`, that
+ * many bytes), and hmm_replay_state_restore() puts a saved state back into
+ * the same heap's buffer: the heap is then exactly as it was.
+ */
+uint64_t hmm_replay_state_size(const struct hmm_heap *heap);
+void hmm_replay_state_save(const struct hmm_heap *heap, void *out);
+void hmm_replay_state_restore(struct hmm_heap *heap, const void *saved);
+
 /* HMM_BINDING_END */
 
 #endif /* HMM_REPLAY_H */

@@ -15,6 +15,7 @@ the process.  What differs otherwise: no thread caches, one heap for all
 threads, and mappings at addresses of their own.
 """
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -270,6 +271,13 @@ def picture(trace, replays, path=None):
 
 # ---- one policy's heap, call by call ------------------------------------------------
 
+CHECKPOINT_SECONDS = 0.25      # a replayed heap saves a checkpoint every this long of replaying
+CHECKPOINT_BYTES = 1 << 30     # the most its checkpoints may take together
+CHUNK_SECONDS = 0.02           # about how long one C call of the replay runs, ...
+CHUNK_MOST = 1 << 16           # ... and the most calls it replays: a list policy's walks can
+                               # get a thousand times slower from one chunk to the next
+
+
 class ReplayedHeap:
     """A trace's heap under one policy, at any call, for looking around:
 
@@ -282,7 +290,11 @@ class ReplayedHeap:
         r.picture("heap.png")
 
     Going forward replays the calls in between (the C loop, millions a
-    second); going back replays from the start."""
+    second).  On the way it saves checkpoints: copies of the simulated
+    heap (its buffer up to the break, and its mappings), one after every
+    CHECKPOINT_SECONDS of replaying.  Going back restores the last
+    checkpoint before the call and replays from there, so that any seek
+    replays at most that long (and restores one checkpoint)."""
 
     def __init__(self, trace, policy="segregated", size=None):
         self.trace = trace
@@ -293,6 +305,10 @@ class ReplayedHeap:
         n = max(1, len(trace))
         self._block = np.zeros(n, dtype=np.uint64)    # live blocks, by the call that placed them
         self._placed = np.zeros(n, dtype=np.uint64)   # where each call's block went
+        self._checkpoints = {}                        # call -> (heap state, replay result, live calls)
+        self._checkpoint_bytes = 0
+        self._since_checkpoint = 0.0                  # seconds replayed since the last checkpoint
+        self._chunk = 4096                            # calls a C call replays
         self._restart()
 
     def _restart(self):
@@ -308,16 +324,65 @@ class ReplayedHeap:
     def goto(self, call):
         """The heap after calls [0, call) (call is clamped to the trace)."""
         call = max(0, min(int(call), len(self.trace)))
-        if call < self.position:
-            self._restart()
-        if call > self.position:
-            core = _load_core()
-            ffi = core.ffi
-            core.lib.hmm_replay(self.heap._heap, self._calls, self.position, call,
-                                _pointer(ffi, self._block), _pointer(ffi, self._placed), ffi.NULL,
-                                self._result)
-            self.position = call
+        nearest = max((c for c in self._checkpoints if c <= call), default=0)
+        if call < self.position or nearest > self.position:
+            self._restore(nearest)   # back, or a long way on: from the checkpoint before the call
+        while self.position < call:
+            # A chunk of calls at a time (some hundredths of a second), so
+            # that a checkpoint follows every CHECKPOINT_SECONDS of
+            # replaying however slow the calls are: a list policy's walks
+            # grow and shrink with the free list.
+            stop = min(call, self.position + self._chunk)
+            started = time.perf_counter()
+            self._replay_to(stop)
+            took = time.perf_counter() - started
+            self._chunk = max(256, min(self._chunk * 2 if took < CHUNK_SECONDS else self._chunk // 2,
+                                       CHUNK_MOST))
+            self.position = stop
+            self._since_checkpoint += took
+            if self._since_checkpoint >= CHECKPOINT_SECONDS and stop > max(self._checkpoints, default=0):
+                self._save()
         return self
+
+    def _replay_to(self, stop):
+        core = _load_core()
+        ffi = core.ffi
+        core.lib.hmm_replay(self.heap._heap, self._calls, self.position, stop,
+                            _pointer(ffi, self._block), _pointer(ffi, self._placed), ffi.NULL,
+                            self._result)
+
+    def _save(self):
+        """A checkpoint here: the heap's state, compressed (it is mostly
+        the zeros of payloads that a replay never writes: 11 MiB of heap
+        are some 0.6 MiB, in a twentieth of a second), the replay's
+        figures so far, and the blocks live now."""
+        lib, ffi = _load_core().lib, _load_core().ffi
+        state = np.empty(lib.hmm_replay_state_size(self.heap._heap), dtype=np.uint8)
+        lib.hmm_replay_state_save(self.heap._heap, ffi.cast("void *", state.ctypes.data))
+        live = np.flatnonzero(self._block[:self.position])   # the blocks live now, by their calls
+        saved = (zlib.compress(state, 1), bytes(ffi.buffer(self._result)), live)
+        self._checkpoints[self.position] = saved
+        self._checkpoint_bytes += len(saved[0]) + live.nbytes
+        self._since_checkpoint = 0.0
+        # Over the budget: keep every other one (the seeks get twice as long).
+        while self._checkpoint_bytes > CHECKPOINT_BYTES and len(self._checkpoints) > 1:
+            kept = dict(list(sorted(self._checkpoints.items()))[1::2])
+            self._checkpoint_bytes = sum(len(c[0]) + c[2].nbytes for c in kept.values())
+            self._checkpoints = kept
+
+    def _restore(self, at):
+        """To the checkpoint at call `at` (0: the start)."""
+        self._since_checkpoint = 0.0
+        if not at:
+            self._restart()
+            return
+        lib, ffi = _load_core().lib, _load_core().ffi
+        state, result, live = self._checkpoints[at]
+        lib.hmm_replay_state_restore(self.heap._heap, ffi.from_buffer(zlib.decompress(state)))
+        ffi.memmove(self._result, result, len(result))
+        self._block[:] = 0
+        self._block[live] = self._placed[live]
+        self.position = at
 
     def step(self, n=1):
         """n calls on (back, for n < 0)."""

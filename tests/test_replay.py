@@ -235,6 +235,49 @@ def test_a_replayed_heap_to_look_around_in(hmm_run_bin, tmp_path, compile_c):
     assert (tmp_path / "now.png").read_bytes()[:4] == b"\x89PNG" and figure is not None
 
 
+@pytest.mark.parametrize("policy", ["segregated", "next-fit"])
+def test_checkpoints_give_back_the_heap_a_replay_from_the_start_gives(hmm_run_bin, tmp_path,
+                                                                     support, monkeypatch, policy):
+    """Seeks through checkpoints (one after every few milliseconds of
+    replaying here, so that there are dozens): at every call visited, back
+    and forth, the same blocks at the same offsets, the same stats and the
+    same figures as a replay of the calls from the start; next fit's rover
+    included."""
+    monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.002)
+    monkeypatch.setattr(replay, "CHUNK_MOST", 2048)
+    python = support.require_program("python3")
+    trace = tmp_path / "py.trace"
+    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
+                    python, "-S", "-c", "import json\nfor i in range(300): x = json.dumps([{'k': [j] * (i % 40)} for j in range(i)])"],
+                   check=True, capture_output=True, env=support.base_env(PYTHONMALLOC="malloc"),
+                   timeout=support.TIMEOUT)
+    t = Trace.load(trace)
+    r = t.replay(policy)
+    r.goto(len(t))
+    assert len(r._checkpoints) >= 10
+
+    def seen(heap):
+        stats = {k: v for k, v in heap.heap.stats().items() if k not in ("heap_start", "heap_end", "heap_break")}
+        return ([(a - heap.heap.address, size, used, call) for a, size, used, call in heap.blocks()],
+                stats, bytes(_load_result(heap)))
+
+    rng = np.random.default_rng(5)
+    for target in rng.integers(0, len(t), 12).tolist():
+        r.goto(target)
+        fresh = t.replay(policy)
+        fresh._checkpoints.clear()
+        monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 1e9)   # no checkpoints: from the start
+        fresh.goto(target)
+        monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.002)
+        assert seen(r) == seen(fresh), target
+        assert r.heap.check() == 0
+
+
+def _load_result(heap):
+    from hmm.heap import _load_core
+    return _load_core().ffi.buffer(heap._result)
+
+
 def test_foreign_traces_replay_too(tmp_path, compile_c, support):
     """glibc's mtrace log of a real run, and a CS:APP malloc-lab .rep trace:
     hmm replay reads both and replays them under every policy."""
