@@ -374,7 +374,8 @@ def _replay(argv):
     except _Failure as exc:
         print(f"{REPLAY}: error: {exc}", file=sys.stderr)
         return exc.status
-    replays = [replay.replay(trace, name) for name in names]
+    over_time = bool(args.over_time or args.timelines)   # the pictures' history from the same replay
+    replays = [replay.replay(trace, name, history=over_time) for name in names]
     print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
     print(replay.table(replays))
     if args.where:

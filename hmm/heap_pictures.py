@@ -11,12 +11,12 @@ One panel (or line) per policy, all at the same scale, so the policies are
 compared at a glance.  Each returns the matplotlib Figure, and writes it to
 `path` if given (PNG or SVG, by the suffix).
 
-The pictures over time need where every block went under each policy, which
-a replay's figures (hmm.replay.Replay) do not keep: a 10-million-call trace
-would take 160 MB a policy.  _History replays the trace once more, with the
-addresses and heap sizes recorded, and keeps only what the pictures need:
-an image of a few hundred thousand pixels and a curve of a few thousand
-points.
+The pictures over time need where every block went under each policy: a
+10-million-call trace's addresses and heap sizes take 160 MB a policy.  So
+a replay asked for its history (hmm.replay.replay(..., history=True))
+reduces them at once to what the pictures need, a History: an image of a
+few hundred thousand cells and a curve of a few thousand points.  Without
+one, the pictures replay the trace again.
 """
 import os
 
@@ -153,20 +153,18 @@ def _column_most(curve, columns):
     return np.maximum.reduceat(curve, first)
 
 
-class _History:
+class History:
     """What a policy's heap did over the whole trace, reduced to what the
     pictures draw: the heap over time as an image (rows of addresses from
     the heap's start, `span` bytes in all, by columns of calls) and the
-    heap's size as a curve."""
+    heap's size as a curve.  From a replay's arrays: where each call's
+    block was placed, and the heap's size after each call."""
 
-    def __init__(self, trace, r, span):
-        calls, arrays = _replay._columns(trace)
+    def __init__(self, trace, heap, placed, sizes, span):
         n = len(trace)
-        heap, _, placed, sizes, _ = _replay._run(calls, r.policy, r.heap.size, n, placed=True,
-                                                 sizes=True)
-        del arrays
         start = heap.stats().get("heap_start") or heap.address
         maps = heap.address + heap.size // 2   # the buffer's top half stands in for mmap
+        self.span = span
         self.size_calls, self.size_bytes = _downsample_max(sizes[:n], TIMELINE_POINTS)
         self.image = self._image(trace, placed, sizes[:n], start, maps, span)
 
@@ -202,17 +200,16 @@ class _History:
 
 
 def _histories(trace, replays):
-    """A _History per replay, on a common scale (the largest peak heap),
-    computed once per replay."""
-    span = max(max(r.peak_heap_size for r in replays), 1)
-    out = []
+    """Each replay's History: the one it kept (replay(..., history=True)),
+    or one from replaying it again."""
     for r in replays:
-        cached = getattr(r, "_history", None)
-        if cached is None or cached[0] != span:
-            cached = (span, _History(trace, r, span))
-            r._history = cached
-        out.append(cached[1])
-    return span, out
+        if r.history is None:
+            calls, arrays = _replay._columns(trace)
+            heap, _, placed, sizes, _ = _replay._run(calls, r.policy, r.heap.size, len(trace),
+                                                     placed=True, sizes=True)
+            r.history = History(trace, heap, placed, sizes, max(r.peak_heap_size, 1))
+            del arrays
+    return [r.history for r in replays]
 
 
 def heap_over_time(trace, replays, path=None):
@@ -224,16 +221,18 @@ def heap_over_time(trace, replays, path=None):
     matplotlib, plt = _pyplot()
     from matplotlib.patches import Patch
 
-    span, histories = _histories(trace, replays)
+    histories = _histories(trace, replays)
+    span = max(h.span for h in histories)
     free, used = (0.86, 0.88, 0.92), (0.12, 0.32, 0.62)
     colours = matplotlib.colors.LinearSegmentedColormap.from_list("hmm-use", [free, used])
-    colours.set_under("white")
+    colours = colours.with_extremes(under="white")   # PAST
     n = len(trace)
     figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.2), squeeze=False)
     for ax, r, h in zip(axes[0], replays, histories):
         ax.imshow(h.image, cmap=colours, vmin=0.0, vmax=1.0,
                   origin="lower", interpolation="nearest", aspect="auto",
-                  extent=(0, n, 0, span / 2**20))
+                  extent=(0, n, 0, h.span / 2**20))
+        ax.set_ylim(0, span / 2**20)   # every panel at the same scale
         ax.set_title(f"{r.policy}: peak heap {r.peak_heap_size / 2**20:.2f} MiB", fontsize=9)
         ax.set_xlabel("call", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -251,7 +250,7 @@ def timelines(trace, replays, path=None):
     policy) and each policy's heap size, call by call: the gap between a
     policy's line and the bytes in use is what its placement costs."""
     _, plt = _pyplot()
-    _, histories = _histories(trace, replays)
+    histories = _histories(trace, replays)
     figure, ax = plt.subplots(figsize=(9, 4))
     in_use = trace_report.in_use(trace)
     calls, most = _downsample_max(in_use, TIMELINE_POINTS) if len(in_use) else ([], [])

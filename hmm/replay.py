@@ -49,6 +49,7 @@ class Replay:
     peak_heap_size_at_peak: int = 0   # the heap's size, and ...
     peak_mapped: int = 0              # ... its mappings', at the peak the blocks are of
     peak_footprint_call: int = 0      # the call after which the footprint was at its most
+    history: object = field(default=None, repr=False)  # hmm.heap_pictures.History, if asked for
 
     @property
     def fragmentation(self):
@@ -159,6 +160,12 @@ def _pointer(ffi, array):
     return ffi.NULL if array is None else ffi.cast("uint64_t *", array.ctypes.data)
 
 
+def _heap_start(heap):
+    """Where a replay's heap starts: the first page of its buffer past its
+    control block (hmm_heap_create_simulated_with_maps)."""
+    return heap.stats().get("heap_start") or heap.address
+
+
 def _placers(placed, addresses):
     """{address: the last call that placed a block there} for the given
     addresses (of blocks in use: the last call placed the block there now)."""
@@ -188,15 +195,18 @@ def blocks_of(trace, policy="segregated", size=None):
     return heap, placed, sizes
 
 
-def replay(trace, policy="segregated", size=None):
+def replay(trace, policy="segregated", size=None, history=False):
     """Replay the whole trace under `policy`; a Replay with its figures.
 
     `size`: the simulated address space, in bytes; by default 64 MiB,
-    doubled until no allocation is refused (up to 64 GiB)."""
+    doubled until no allocation is refused (up to 64 GiB).  `history`:
+    also keep what hmm.heap_pictures draws over time (from this replay:
+    the pictures need not replay again)."""
     calls, arrays = _columns(trace)
     size = size or START_BYTES
     while True:
-        heap, result, _, _, seconds = _run(calls, policy, size, calls.n)
+        heap, result, placed, sizes, seconds = _run(calls, policy, size, calls.n, placed=True,
+                                                    sizes=history)
         if not result.failed or size >= MOST_BYTES:
             break
         size *= 2
@@ -205,23 +215,34 @@ def replay(trace, policy="segregated", size=None):
     peak_blocks, peak_calls, at_peak = [], {}, {"heap_size": 0, "mapped_bytes": 0}
     if result.calls:
         upto = result.peak_footprint_call + 1
-        peak_heap, _, placed, _, _ = _run(calls, policy, size, upto, placed=True)
+        peak_heap, _, _, _, _ = _run(calls, policy, size, upto)
         at_peak = peak_heap.stats()
         peak_blocks = [b for b in peak_heap.walk() if b.address < peak_heap.address + size // 2]
-        peak_calls = _placers(placed[:upto], [b.address for b in peak_blocks if b.used])
+        # Where the first replay placed the blocks, moved to this heap's
+        # buffer: the same offsets from the heap's start (the replay is
+        # deterministic), which is on a page (so not always as far from
+        # the buffer's start).
+        shift = _heap_start(peak_heap) - _heap_start(heap)
+        moved = placed[:upto] + np.uint64(shift & (2**64 - 1))
+        moved[placed[:upto] == 0] = 0
+        peak_calls = _placers(moved, [b.address for b in peak_blocks if b.used])
     free_at_peak = [b.size for b in peak_blocks if not b.used]
     del arrays
-    return Replay(policy, result.calls, result.allocations, result.failed,
-                  result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
-                  result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
-                  heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"],
-                  result.peak_footprint_call)
+    r = Replay(policy, result.calls, result.allocations, result.failed,
+               result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
+               result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
+               heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"],
+               result.peak_footprint_call)
+    if history:
+        from .heap_pictures import History
+        r.history = History(trace, heap, placed, sizes, max(r.peak_heap_size, 1))
+    return r
 
 
-def replay_all(trace, policies=None):
+def replay_all(trace, policies=None, history=False):
     """A Replay per policy (all of them, the default first, by default)."""
     from . import POLICIES
-    return [replay(trace, policy) for policy in (policies or POLICIES)]
+    return [replay(trace, policy, history=history) for policy in (policies or POLICIES)]
 
 
 def table(replays):

@@ -21,9 +21,8 @@ script errors in <div id="errors">, so that a test in a real browser can
 find each part and see that the script ran (body's data-ready is "1"
 once the pictures are loaded and zoomable).
 
-The pictures of the heap over the calls and of each policy's timeline
-come from hmm.heap_pictures when it has them; a page without them is
-still whole.
+The pictures are hmm.heap_pictures' (the heap at its peak, over the
+calls, and each policy's timeline) and hmm.trace_export's (bytes in use).
 """
 import base64
 import html
@@ -69,7 +68,7 @@ def render(trace, policies=None, top=10, progress=None):
     replays = []
     for name in policies or _all_policies():
         say(f"replaying under {name}...")
-        replays.append(replay.replay(trace, name))
+        replays.append(replay.replay(trace, name, history=True))   # the pictures' too
     sections = [_summary_section(summary), _leaks_section(leaks, top)]
     if replays:
         sections.append(_policies_section(replays))
@@ -318,48 +317,33 @@ def _where_section(trace, replays):
 
 def _pictures(trace, replays, say):
     """The sections with pictures, each (id, heading, content)."""
-    from . import replay
-    pictures = _heap_pictures()
+    from . import heap_pictures
     sections = []
     if replays:
         say("drawing the heap at its peak...")
-        draw = pictures.get("heap_at_peak", replay.picture)
         sections.append(("heap-map", "The heap at its peak", _zoomable(
-            _detailed_png(draw(trace, replays)),
+            _detailed_png(heap_pictures.heap_at_peak(trace, replays)),
             "The heap at its peak under each policy, to scale: blocks in use in the colour of the "
             "site that allocated them, free blocks light grey. Zoom with the mouse wheel or a "
             "double click (shift: out), drag to move, or use the buttons.",
             "the heap at its peak under each policy")))
-        if "heap_over_time" in pictures:
-            say("drawing the heap over the calls...")
-            sections.append(("heap-over-time", "The heap over the calls", _zoomable(
-                _detailed_png(pictures["heap_over_time"](trace, replays)),
-                "The heap over the calls under each policy, as villoc draws one: the calls along, "
-                "the heap's addresses up, darker where more of the bytes are in use.",
-                "the heap's blocks by address over the calls, under each policy")))
+        say("drawing the heap over the calls...")
+        sections.append(("heap-over-time", "The heap over the calls", _zoomable(
+            _detailed_png(heap_pictures.heap_over_time(trace, replays)),
+            "The heap over the calls under each policy, as villoc draws one: the calls along, "
+            "the heap's addresses up, darker where more of the bytes are in use.",
+            "the heap's blocks by address over the calls, under each policy")))
     say("drawing the timeline...")
     buffer = io.BytesIO()
     trace_export.write_timeline_png(trace, buffer)
     sections.append(("timeline", "Bytes in use over time",
                      _figure_html(buffer.getvalue(), "bytes in use over time, the peak marked")))
-    if replays and "timelines" in pictures:
+    if replays:
         say("drawing each policy's timeline...")
         sections.append(("policy-timelines", "Each policy over the calls", _figure_html(
-            _fitted_png(pictures["timelines"](trace, replays), PLAIN_DPI, PLAIN_BYTES),
+            _fitted_png(heap_pictures.timelines(trace, replays), PLAIN_DPI, PLAIN_BYTES),
             "bytes in use and the heap's size under each policy, over the calls")))
     return sections
-
-
-def _heap_pictures():
-    """{name: function} of the pictures hmm.heap_pictures draws, those of
-    them it has (none when it is not there)."""
-    try:
-        from . import heap_pictures
-    except ImportError:
-        return {}
-    return {name: getattr(heap_pictures, name)
-            for name in ("heap_at_peak", "heap_over_time", "timelines")
-            if callable(getattr(heap_pictures, name, None))}
 
 
 def _detail_dpi(figure):

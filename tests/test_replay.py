@@ -331,8 +331,11 @@ def _two_blocks_trace(path):
 def test_the_heap_over_time_shows_which_bytes_were_in_use_when(tmp_path):
     from hmm import heap_pictures
     t = Trace.load(_two_blocks_trace(tmp_path / "two.trace"))
-    r = replay.replay(t, "segregated")
-    span, (history,) = heap_pictures._histories(t, [r])
+    r = replay.replay(t, "segregated", history=True)
+    again = replay.replay(t, "segregated")
+    assert again.history is None and (heap_pictures._histories(t, [again])[0].image == r.history.image).all()
+    history = r.history
+    span = history.span
     image = history.image
     rows, columns = image.shape
     assert span == r.peak_heap_size

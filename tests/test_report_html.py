@@ -14,7 +14,6 @@ import json
 import re
 import subprocess
 import sys
-import types
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -398,14 +397,3 @@ def test_the_page_does_not_grow_with_the_calls(tmp_path):
     assert len(big) < 5_000_000
 
 
-def test_pictures_hmm_heap_pictures_lacks_are_left_out(tmp_path, monkeypatch):
-    from hmm import heap_pictures
-    only = types.ModuleType("hmm.heap_pictures")
-    only.heap_at_peak = heap_pictures.heap_at_peak
-    monkeypatch.setitem(sys.modules, "hmm.heap_pictures", only)
-    monkeypatch.setattr(hmm, "heap_pictures", only)
-    trace = hmm.Trace.load(_churn_trace(tmp_path / "churn.trace", 2000))
-    text = report_html.render(trace, ["segregated"])
-    ids = re.findall(r'<section id="([\w-]+)">', text)
-    assert ids == ["summary", "leaks", "policies", "where", "heap-map", "timeline"]
-    assert len(re.findall(r'<img src="data:image/png;base64,', text)) == 2
