@@ -160,12 +160,6 @@ def _pointer(ffi, array):
     return ffi.NULL if array is None else ffi.cast("uint64_t *", array.ctypes.data)
 
 
-def _heap_start(heap):
-    """Where a replay's heap starts: the first page of its buffer past its
-    control block (hmm_heap_create_simulated_with_maps)."""
-    return heap.stats().get("heap_start") or heap.address
-
-
 def _placers(placed, addresses):
     """{address: the last call that placed a block there} for the given
     addresses (of blocks in use: the last call placed the block there now)."""
@@ -195,6 +189,82 @@ def blocks_of(trace, policy="segregated", size=None):
     return heap, placed, sizes
 
 
+class _PeakKeeper:
+    """Replays a whole trace in chunks and keeps a copy of the heap as it
+    was before the chunk in which its footprint last reached a new peak:
+    the heap at the peak is then that copy and at most a chunk of calls,
+    where it was a second replay up to the peak (as long as the first, for
+    a program whose peak comes late)."""
+
+    CHUNK = 1 << 16   # calls a chunk, at first and at least
+
+    def __init__(self, calls, policy, size, sizes):
+        core = _load_core()
+        self.ffi, self.lib = core.ffi, core.lib
+        self.calls = calls
+        self.heap = Heap(size, policy=policy, maps=size // 2)
+        n = max(1, calls.n)
+        self.blocks = np.zeros(n, dtype=np.uint64)
+        self.placed = np.zeros(n, dtype=np.uint64)
+        self.sizes = np.zeros(n, dtype=np.uint64) if sizes else None
+        self.result = self.ffi.new("hmm_replay_result *")
+        self.peak_state, self.peak_from = None, 0   # the heap before the peak's chunk, and its call
+
+    def run(self):
+        lib, ffi, h = self.lib, self.ffi, self.heap._heap
+        spare, chunk, start = None, self.CHUNK, 0
+        self.seconds = 0.0   # in the replay loop only, not in the copies
+        while start < self.calls.n:
+            spare = _grown(spare, lib.hmm_replay_state_size(h))
+            lib.hmm_replay_state_save(h, ffi.cast("void *", spare.ctypes.data))
+            before = self.result.peak_footprint
+            stop = min(start + chunk, self.calls.n)
+            started = time.perf_counter()
+            lib.hmm_replay(h, self.calls, start, stop, _pointer(ffi, self.blocks),
+                           _pointer(ffi, self.placed), _pointer(ffi, self.sizes), self.result)
+            took = time.perf_counter() - started
+            self.seconds += took
+            if self.result.peak_footprint > before or start == 0:
+                self.peak_state, spare, self.peak_from = spare, self.peak_state, start
+            # Chunks of some CHUNK_SECONDS: the copies cost a few percent,
+            # and the way from the copy to the peak is as short.
+            if took < CHUNK_SECONDS / 2 and chunk < 1 << 24:
+                chunk *= 2
+            elif took > CHUNK_SECONDS * 2 and chunk > self.CHUNK:
+                chunk //= 2
+            start = stop
+        return self
+
+    def save(self):
+        """The heap's state now (hmm_replay_state_save)."""
+        state = np.empty(self.lib.hmm_replay_state_size(self.heap._heap), dtype=np.uint8)
+        self.lib.hmm_replay_state_save(self.heap._heap, self.ffi.cast("void *", state.ctypes.data))
+        return state
+
+    def restore(self, state):
+        self.lib.hmm_replay_state_restore(self.heap._heap, self.ffi.cast("void *", state.ctypes.data))
+
+    def go_to_peak(self, frees):
+        """The heap after the footprint's peak call, from the copy."""
+        lib, ffi, h = self.lib, self.ffi, self.heap._heap
+        upto = self.result.peak_footprint_call + 1
+        lib.hmm_replay_state_restore(h, ffi.cast("void *", self.peak_state.ctypes.data))
+        # The blocks those calls free that were placed before them: where
+        # they were placed (the rest the calls place themselves).
+        freed = frees[self.peak_from:upto]
+        freed = freed[(freed >= 0) & (freed < self.peak_from)]
+        self.blocks[freed] = self.placed[freed]
+        scratch = self.ffi.new("hmm_replay_result *")
+        lib.hmm_replay(h, self.calls, self.peak_from, upto, _pointer(ffi, self.blocks), ffi.NULL,
+                       ffi.NULL, scratch)
+        return upto
+
+
+def _grown(array, size):
+    """A uint8 array of at least `size` bytes: `array`, or a bigger one."""
+    return array if array is not None and array.nbytes >= size else np.empty(size * 5 // 4, dtype=np.uint8)
+
+
 def replay(trace, policy="segregated", size=None, history=False):
     """Replay the whole trace under `policy`; a Replay with its figures.
 
@@ -205,37 +275,32 @@ def replay(trace, policy="segregated", size=None, history=False):
     calls, arrays = _columns(trace)
     size = size or START_BYTES
     while True:
-        heap, result, placed, sizes, seconds = _run(calls, policy, size, calls.n, placed=True,
-                                                    sizes=history)
+        run = _PeakKeeper(calls, policy, size, sizes=history).run()
+        result = run.result
         if not result.failed or size >= MOST_BYTES:
             break
         size *= 2
+    heap = run.heap
     examined = heap.stats()["examined_blocks"]
-    # The heap at its peak: replayed again up to that call, and walked.
-    peak_blocks, peak_calls, at_peak = [], {}, {"heap_size": 0, "mapped_bytes": 0}
-    if result.calls:
-        upto = result.peak_footprint_call + 1
-        peak_heap, _, _, _, _ = _run(calls, policy, size, upto)
-        at_peak = peak_heap.stats()
-        peak_blocks = [b for b in peak_heap.walk() if b.address < peak_heap.address + size // 2]
-        # Where the first replay placed the blocks, moved to this heap's
-        # buffer: the same offsets from the heap's start (the replay is
-        # deterministic), which is on a page (so not always as far from
-        # the buffer's start).
-        shift = _heap_start(peak_heap) - _heap_start(heap)
-        moved = placed[:upto] + np.uint64(shift & (2**64 - 1))
-        moved[placed[:upto] == 0] = 0
-        peak_calls = _placers(moved, [b.address for b in peak_blocks if b.used])
-    free_at_peak = [b.size for b in peak_blocks if not b.used]
-    del arrays
     r = Replay(policy, result.calls, result.allocations, result.failed,
                result.peak_heap_size, result.peak_heap_call, result.peak_in_use,
-               result.peak_in_use_call, result.peak_footprint, examined, seconds, free_at_peak,
-               heap, peak_blocks, peak_calls, at_peak["heap_size"], at_peak["mapped_bytes"],
-               result.peak_footprint_call)
+               result.peak_in_use_call, result.peak_footprint, examined, run.seconds, [],
+               heap, peak_footprint_call=result.peak_footprint_call)
     if history:
         from .heap_pictures import History
-        r.history = History(trace, heap, placed, sizes, max(r.peak_heap_size, 1))
+        r.history = History(trace, heap, run.placed, run.sizes, max(r.peak_heap_size, 1))
+    # The heap at its peak, walked: its blocks, and the calls that placed
+    # those in use.
+    if result.calls:
+        end = run.save()
+        upto = run.go_to_peak(arrays["frees"])
+        at_peak = heap.stats()
+        r.peak_heap_size_at_peak, r.peak_mapped = at_peak["heap_size"], at_peak["mapped_bytes"]
+        r.peak_blocks = [b for b in heap.walk() if b.address < heap.address + size // 2]
+        r.peak_calls = _placers(run.placed[:upto], [b.address for b in r.peak_blocks if b.used])
+        r.free_at_peak = [b.size for b in r.peak_blocks if not b.used]
+        run.restore(end)   # r.heap: the heap after the last call
+    del arrays
     return r
 
 
