@@ -38,7 +38,7 @@ void placement_init(hmm_placement *p, const hmm_placement_ops *ops)
 {
     uintptr_t low = p->low, high = p->high;
     void (*on_corrupt)(hmm_placement *, hmm_block *) = p->on_corrupt;
-    memset(p, 0, sizeof *p);
+    memset(p, 0, sizeof *p); /* (a watch too: hmm_replay_watch again after a new policy) */
     p->ops = ops ? ops : policies[0];
     p->low = low;
     p->high = high;

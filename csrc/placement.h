@@ -87,7 +87,25 @@ struct hmm_placement {
     /* every policy: the free blocks its finds looked at (the stats'
      * examined_blocks: what a policy costs, in the replay's table) */
     uint64_t examined;
+    /* ...and, when `seen` is set (a replay explaining a call: replay.h,
+     * hmm_replay_watch), which: a payload address and a size each, two
+     * words, up to seen_cap blocks; seen_n counts them all */
+    uint64_t *seen;
+    uint32_t seen_cap, seen_n;
 };
+
+/* A find looked at free block b. */
+static inline void placement_looked(hmm_placement *p, hmm_block *b)
+{
+    p->examined++;
+    if (__builtin_expect(p->seen != NULL, 0)) {
+        if (p->seen_n < p->seen_cap) {
+            p->seen[2 * p->seen_n] = (uintptr_t)block_payload(b);
+            p->seen[2 * p->seen_n + 1] = block_size(b);
+        }
+        p->seen_n++;
+    }
+}
 
 /* Start empty under `ops` (NULL: the default policy). */
 void placement_init(hmm_placement *p, const hmm_placement_ops *ops);

@@ -60,7 +60,7 @@ static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_blo
             p->on_corrupt(p, b);
             return NULL;
         }
-        p->examined++;
+        placement_looked(p, b);
         if (block_size(b) >= size || !block_header_ok(b))
             return b; /* (a broken header: for the heap to report) */
     }
@@ -92,7 +92,7 @@ static hmm_block *list_find_best(hmm_placement *p, size_t size)
             p->on_corrupt(p, b);
             return NULL;
         }
-        p->examined++;
+        placement_looked(p, b);
         if (!block_header_ok(b))
             return b; /* a write after free hit it: for the heap to report */
         size_t have = block_size(b);

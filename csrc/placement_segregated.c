@@ -148,7 +148,7 @@ static hmm_block *segregated_find(hmm_placement *p, size_t size)
      * over for its size: a write after free hit it, and the heap reports
      * it (passed over, it would never be used or reported). */
     if (head) {
-        p->examined++;
+        placement_looked(p, head);
         if (block_size(head) >= size || !block_header_ok(head))
             return head;
     }
@@ -156,7 +156,8 @@ static hmm_block *segregated_find(hmm_placement *p, size_t size)
     if (rounded < size)
         return NULL; /* no size_t is that big: nothing could fit */
     hmm_block *found = first_from(p, class_of(rounded));
-    p->examined += found != NULL;
+    if (found)
+        placement_looked(p, found);
     return found;
 }
 

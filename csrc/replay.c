@@ -50,6 +50,7 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         h->trim_delay_ms = 0;
     for (uint64_t i = from; i < to; i++) {
         void *p = NULL;
+        h->placement.seen_n = 0; /* hmm_replay_watch: this call's */
         if (calls->time_ms)
             h->clock_ms = calls->time_ms[i] + 1; /* 0 would mean the system's clock */
         switch (calls->tag[i]) {
@@ -111,6 +112,18 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         out->calls++;
     }
     return to;
+}
+
+void hmm_replay_watch(struct hmm_heap *h, uint64_t *seen, uint32_t cap)
+{
+    h->placement.seen = seen;
+    h->placement.seen_cap = seen ? cap : 0;
+    h->placement.seen_n = 0;
+}
+
+uint32_t hmm_replay_watched(const struct hmm_heap *h)
+{
+    return h->placement.seen_n;
 }
 
 /* ---- Checkpoints --------------------------------------------------------- */

@@ -62,6 +62,16 @@ uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64
                     hmm_replay_result *out);
 
 /*
+ * Which free blocks the placement policy looks at: from now on, each call
+ * the replay makes records the blocks its finds looked at into seen[]
+ * (payload address and size, two words a block, at most `cap` blocks), and
+ * hmm_replay_watched() says how many there were in the last call replayed
+ * (more than cap: the rest were not kept).  seen NULL stops watching.
+ */
+void hmm_replay_watch(struct hmm_heap *heap, uint64_t *seen, uint32_t cap);
+uint32_t hmm_replay_watched(const struct hmm_heap *heap);
+
+/*
  * Checkpoints, for going back in a replay without replaying from the start:
  * a simulated heap (hmm_heap_create_simulated_with_maps) keeps all of its
  * state in its buffer, from its control block up to the break, and its

@@ -357,6 +357,8 @@ def picture(trace, replays, path=None):
 
 # ---- one policy's heap, call by call ------------------------------------------------
 
+EXPLAIN_LOOKED = 12            # explain() lists this many of the free blocks a policy looked at
+LOOKED_KEPT = 1 << 16          # looked_at() keeps this many
 CHECKPOINT_SECONDS = 0.25      # a replayed heap saves a checkpoint every this long of replaying
 CHECKPOINT_BYTES = 1 << 30     # the most its checkpoints may take together
 CHUNK_SECONDS = 0.02           # about how long one C call of the replay runs, ...
@@ -372,7 +374,7 @@ class ReplayedHeap:
         r.step(10)          # ten calls on; r.step(-10) back
         r.peak()            # at the heap's peak
         r.blocks()          # its blocks, each with the call that placed it
-        print(r.explain(address))
+        print(r.explain(address))   # ... and the free blocks the policy looked at
         r.picture("heap.png")
 
     Going forward replays the calls in between (the C loop, millions a
@@ -517,7 +519,39 @@ class ReplayedHeap:
                 where = frame.function or f"{frame.module.rsplit('/', 1)[-1]}+0x{frame.offset:x}"
                 line = f" at {frame.file}:{frame.line}" if frame.file else ""
                 lines.append(f"    #{n} {where}{line}")
+        looked, count = self.looked_at(call)
+        lines.append(f"  {self.policy} looked at {count:,} free block{'s' if count != 1 else ''} "
+                     f"to place it{':' if count else ''}")
+        for payload, free_size in looked[:EXPLAIN_LOOKED]:
+            chosen = payload - 16 <= start - 16 < payload - 16 + free_size
+            verdict = "chosen" if chosen else ("big enough" if free_size >= size else "too small")
+            lines.append(f"    0x{payload:x}: {free_size:,} bytes, {verdict}")
+        if count > EXPLAIN_LOOKED:
+            lines.append(f"    ... and {count - EXPLAIN_LOOKED:,} more")
+        if not any(p - 16 <= start - 16 < p - 16 + s for p, s in looked):
+            lines.append("  none of them: it was carved from the heap's top (grown if need be)")
         return "\n".join(lines)
+
+    def looked_at(self, call):
+        """(blocks, count): the free blocks the policy looked at to serve
+        `call` (address and size, in the order it looked, at most
+        LOOKED_KEPT of them), and how many it looked at.  Replays the call
+        once more, watched, and comes back to where the heap was."""
+        core = _load_core()
+        ffi, lib = core.ffi, core.lib
+        back = self.position
+        self.goto(call)
+        seen = np.zeros(2 * LOOKED_KEPT, dtype=np.uint64)
+        lib.hmm_replay_watch(self.heap._heap, _pointer(ffi, seen), LOOKED_KEPT)
+        try:
+            self._replay_to(call + 1)
+            self.position = call + 1
+            count = lib.hmm_replay_watched(self.heap._heap)
+        finally:
+            lib.hmm_replay_watch(self.heap._heap, ffi.NULL, 0)
+        self.goto(back)
+        kept = min(count, LOOKED_KEPT)
+        return [tuple(pair) for pair in seen[:2 * kept].reshape(-1, 2).tolist()], count
 
     def picture(self, path=None):
         """The heap now, drawn as `picture` draws a peak."""

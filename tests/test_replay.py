@@ -278,6 +278,36 @@ def _load_result(heap):
     return _load_core().ffi.buffer(heap._result)
 
 
+@pytest.mark.parametrize("policy", hmm.POLICIES)
+def test_explain_lists_the_free_blocks_the_policy_looked_at(tmp_path, policy):
+    """For every allocation, the free blocks the policy looked at: they add
+    up to its examined_blocks, first fit chooses the first big enough, best
+    fit the smallest, and the replayed heap is where it was afterwards."""
+    t = Trace.load(_holes_trace(tmp_path / "holes.trace"))
+    r = t.replay(policy).goto(len(t))
+    before = r.blocks()
+    total = 0
+    for call in range(len(t)):
+        looked, count = r.looked_at(call)
+        assert len(looked) == count
+        total += count
+        if not t.tag_name(t.tag[call]) == "malloc" or not looked:
+            continue
+        placed = int(r._placed[call])
+        chosen = [i for i, (p, size) in enumerate(looked) if p <= placed < p + size]
+        need = next(b[1] for b in r.goto(call + 1).blocks() if b[0] == placed)
+        fits = [i for i, (p, size) in enumerate(looked) if size >= need]
+        assert bool(chosen) == bool(fits)   # none fits: the top serves it
+        if policy in ("first-fit", "next-fit") and fits:
+            assert chosen == fits[:1] == [len(looked) - 1]   # the first that fits ends the walk
+        if policy == "best-fit" and fits:
+            assert looked[chosen[0]][1] == min(looked[i][1] for i in fits)
+    assert total == r.heap.stats()["examined_blocks"] > 0
+    assert r.goto(len(t)).blocks() == before
+    address = next(b[0] for b in before if b[2] and b[3] >= 30)   # one of the last mallocs
+    assert f"{policy} looked at" in r.explain(address)
+
+
 def test_foreign_traces_replay_too(tmp_path, compile_c, support):
     """glibc's mtrace log of a real run, and a CS:APP malloc-lab .rep trace:
     hmm replay reads both and replays them under every policy."""
