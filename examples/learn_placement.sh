@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Record a program, replay its calls under every placement policy, and see
 # what each policy makes of the same history: the table of peak heap,
-# fragmentation and blocks examined, and a picture of the heap at its peak.
+# fragmentation and blocks examined, where the bytes went at the peak,
+# pictures of the heap (at its peak, over time, each policy's size), and
+# all of it in one HTML page to open in a browser.
 #
 #   bash examples/learn_placement.sh [OUTDIR] [PROGRAM [ARGS...]]
 #
@@ -23,5 +25,8 @@ fi
 HMM_TCACHE=0 hmm run --trace "$outdir/run.trace" --trace-depth 8 "$@" < /dev/null > /dev/null
 # the biggest trace of the run (each process writes its own)
 trace=$(ls -S "$outdir"/run.trace* | head -1)
-hmm replay --picture "$outdir/heap.png" "$trace"
+hmm replay --where --picture "$outdir/heap.png" --over-time "$outdir/heap-over-time.png" \
+    --timelines "$outdir/timelines.svg" "$trace"
+hmm report --html "$outdir/report.html" "$trace"
 echo "trace: $trace"
+echo "report: $outdir/report.html"

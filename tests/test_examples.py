@@ -140,7 +140,8 @@ def test_trace_leaks_names_the_leaking_lines(support, hmm_run_bin):
 
 def test_learn_placement_records_replays_and_draws(support, hmm_run_bin, tmp_path):
     """examples/learn_placement.sh: vim recorded, replayed under every
-    policy (a table row each), and the heap at its peak drawn."""
+    policy (a table row each), where the bytes went, the heap drawn at its
+    peak and over time, the timelines, and the HTML report written."""
     support.require_program("vim")
     run = subprocess.run(["bash", str(EXAMPLES / "learn_placement.sh"), str(tmp_path / "out")],
                          capture_output=True, text=True, env=_env(support, hmm_run_bin),
@@ -151,4 +152,10 @@ def test_learn_placement_records_replays_and_draws(support, hmm_run_bin, tmp_pat
     assert len(rows) == 4, run.stdout
     for row in rows.values():   # peak heap, with mappings, peak in use: a heap of megabytes
         assert int(row[1].replace(",", "")) > 1 << 20 and int(row[3].replace(",", "")) > 1 << 20
-    assert (tmp_path / "out" / "heap.png").read_bytes()[:4] == b"\x89PNG"
+    out = tmp_path / "out"
+    assert (out / "heap.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "heap-over-time.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (out / "timelines.svg").read_text()
+    page = (out / "report.html").read_text()
+    assert all(f'id="{section}"' in page for section in ("summary", "policies", "heap-map", "heap-over-time"))
+    assert "where the bytes went at the peak" in run.stdout
