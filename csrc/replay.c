@@ -105,9 +105,11 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         if (heap_size)
             heap_size[i] = h->counters.heap_size;
         uint64_t footprint = h->counters.heap_size + h->counters.mapped_bytes;
-        if (footprint > out->peak_footprint) {
+        if (footprint > out->peak_footprint ||
+            (footprint == out->peak_footprint && out->in_use > out->in_use_at_peak_footprint)) {
             out->peak_footprint = footprint;
             out->peak_footprint_call = i;
+            out->in_use_at_peak_footprint = out->in_use;
         }
         out->calls++;
     }

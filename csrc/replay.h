@@ -43,7 +43,10 @@ typedef struct hmm_replay_result {
     uint64_t peak_heap_size;   /* the heap's most bytes, ... */
     uint64_t peak_heap_call;   /* ... after this call */
     uint64_t peak_footprint;   /* the most bytes of heap and mappings together, ... */
-    uint64_t peak_footprint_call; /* ... after this call */
+    uint64_t peak_footprint_call; /* ... after this call: of the calls after which it was that
+                                   * big, the one with the most bytes in use (the heap is
+                                   * fullest there; it grows in steps, reached well before) */
+    uint64_t in_use_at_peak_footprint;
 } hmm_replay_result;
 
 /*

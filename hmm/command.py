@@ -326,6 +326,9 @@ def replay_parser():
     p.add_argument("--picture", metavar="PNG|SVG",
                    help="draw the heap at its peak under each policy, blocks coloured by the "
                    "site that allocated them")
+    p.add_argument("--colour", choices=("site", "age"), default="site",
+                   help="colour the blocks in use of --picture by the site that allocated them "
+                   "(the default) or by their age at the peak")
     p.add_argument("--over-time", metavar="PNG|SVG",
                    help="draw the heap over time under each policy: its addresses against the "
                    "calls, dark where in use, light where free")
@@ -382,7 +385,10 @@ def _replay(argv):
         print()
         print(replay.where_table(trace, replays))
     from . import heap_pictures
-    drawings = ((args.picture, "--picture", heap_pictures.heap_at_peak),
+    def at_peak(trace, replays, path):
+        return heap_pictures.heap_at_peak(trace, replays, path, colour=args.colour)
+
+    drawings = ((args.picture, "--picture", at_peak),
                 (args.over_time, "--over-time", heap_pictures.heap_over_time),
                 (args.timelines, "--timelines", heap_pictures.timelines))
     for path, option, draw in drawings:

@@ -27,6 +27,7 @@ from . import trace_report
 
 PICTURE_WIDTH = 1024        # pixels a row of the heap map
 SITES_NAMED = 8             # the sites with most bytes get a colour and a name
+AGES = 16                   # shades of age, when blocks are coloured by it
 OVER_TIME_COLUMNS = 1200    # calls along the heap over time: one column a run of calls
 OVER_TIME_ROWS = 480        # addresses up it
 TIMELINE_POINTS = 2000      # points a curve
@@ -73,19 +74,27 @@ def _site_names(trace, replays):
     return names
 
 
-def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH):
+def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site"):
     """The heap at its peak under each policy, one panel each, to scale:
-    every block a run of pixels along rows of the heap, blocks in use in
-    the colour of the site that allocated them (the top sites named),
-    other blocks in use dark grey, free blocks light grey, the space past
-    the break white.  `width`: pixels a row (more for a sharper map)."""
+    every block a run of pixels along rows of the heap, free blocks light
+    grey, the space past the break white, and blocks in use coloured by
+    `colour`: "site", the site that allocated them (the top sites named,
+    the others dark grey), or "age", how long before the peak they were
+    placed (dark: at the start; bright: just before).  `width`: pixels a
+    row (more for a sharper map)."""
+    if colour not in ("site", "age"):
+        raise ValueError(f"colour must be 'site' or 'age', not {colour!r}")
     matplotlib, plt = _pyplot()
     from matplotlib.patches import Patch
 
-    names = _site_names(trace, replays)
-    palette = plt.get_cmap("tab10").colors
-    colour_of = {stack: i + 3 for i, stack in enumerate(names)}   # 0 past, 1 free, 2 other
-    colours = [(1, 1, 1), (0.85, 0.85, 0.85), (0.35, 0.35, 0.35)] + list(palette[:len(names)])
+    names = _site_names(trace, replays) if colour == "site" else {}
+    if colour == "site":
+        palette = plt.get_cmap("tab10").colors
+        colour_of = {stack: i + 3 for i, stack in enumerate(names)}   # 0 past, 1 free, 2 other
+        colours = [(1, 1, 1), (0.85, 0.85, 0.85), (0.35, 0.35, 0.35)] + list(palette[:len(names)])
+    else:   # 0 past, 1 free, then AGES shades of age
+        ages = plt.get_cmap("viridis")(np.linspace(0, 1, AGES))[:, :3]
+        colours = [(1, 1, 1), (0.85, 0.85, 0.85)] + [tuple(c) for c in ages]
     span = max((max((b.address + b.size for b in r.peak_blocks), default=0)
                 - min((b.address for b in r.peak_blocks), default=0)) for r in replays) or 1
     scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
@@ -94,12 +103,15 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH):
     for ax, r in zip(axes[0], replays):
         image = np.zeros(rows * width, dtype=np.uint8)
         start = min((b.address for b in r.peak_blocks), default=0)
+        peak = max(r.peak_footprint_call, 1)
         for b in r.peak_blocks:
             first, last = (b.address - 16 - start) // scale, (b.address - 16 + b.size - start) // scale
+            call = r.peak_calls.get(b.address) if b.used else None
             if not b.used:
                 kind = 1
+            elif colour == "age":
+                kind = 2 + min(AGES - 1, (call or 0) * AGES // (peak + 1))
             else:
-                call = r.peak_calls.get(b.address)
                 kind = colour_of.get(int(trace.stack[call]), 2) if call is not None else 2
             image[first:max(first + 1, last)] = kind
         ax.imshow(image.reshape(rows, width), cmap=matplotlib.colors.ListedColormap(colours),
@@ -109,8 +121,14 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH):
         ax.set_xticks([])
         ax.set_yticks([0, rows - 1])
         ax.set_yticklabels(["0", f"{span / 2**20:.1f} MiB"], fontsize=7)
-    legend = [Patch(color=colours[1], label="free"), Patch(color=colours[2], label="in use, other sites")]
-    legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
+    legend = [Patch(color=colours[1], label="free")]
+    if colour == "site":
+        legend.append(Patch(color=colours[2], label="in use, other sites"))
+        legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
+    else:
+        legend += [Patch(color=colours[2], label="in use, placed at the start"),
+                   Patch(color=colours[2 + AGES // 2], label="half-way to the peak"),
+                   Patch(color=colours[-1], label="just before the peak")]
     figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
                   frameon=False)
     figure.suptitle(f"{_title(trace)}: the heap at its peak, {scale} bytes a pixel", fontsize=10)

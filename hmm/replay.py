@@ -217,14 +217,13 @@ class _PeakKeeper:
         while start < self.calls.n:
             spare = _grown(spare, lib.hmm_replay_state_size(h))
             lib.hmm_replay_state_save(h, ffi.cast("void *", spare.ctypes.data))
-            before = self.result.peak_footprint
             stop = min(start + chunk, self.calls.n)
             started = time.perf_counter()
             lib.hmm_replay(h, self.calls, start, stop, _pointer(ffi, self.blocks),
                            _pointer(ffi, self.placed), _pointer(ffi, self.sizes), self.result)
             took = time.perf_counter() - started
             self.seconds += took
-            if self.result.peak_footprint > before or start == 0:
+            if self.result.peak_footprint_call >= start:   # the peak moved into this chunk
                 self.peak_state, spare, self.peak_from = spare, self.peak_state, start
             # Chunks of some CHUNK_SECONDS: the copies cost a few percent,
             # and the way from the copy to the peak is as short.
@@ -336,6 +335,26 @@ def _columns_text(rows):
     return "\n".join(lines)
 
 
+def free_size_rows(replays):
+    """The free blocks at each policy's peak by size, as rows of a table:
+    a heading ("policy", then one column a power of two: blocks of at
+    least that many bytes and less than twice as many), then a row of
+    counts a policy."""
+    histograms = [r.free_histogram() for r in replays]
+    buckets = sorted({b for h in histograms for b in h})
+    head = ("policy",) + tuple(_bytes_text(b) for b in buckets)
+    return [head] + [(r.policy,) + tuple(f"{h.get(b, 0):,}" for b in buckets)
+                     for r, h in zip(replays, histograms)]
+
+
+def _bytes_text(n):
+    """16, 1K, 64K, 2M: a power of two, short."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
 def where_table(trace, replays):
     """Where the bytes went at each policy's peak, as `hmm replay --where`
     prints it: one row a policy, bytes and share of the footprint."""
@@ -346,7 +365,9 @@ def where_table(trace, replays):
         total = sum(parts.values())
         rows.append((r.policy,) + tuple(f"{parts[n]:,} ({parts[n] / total:.0%})" if total else "0"
                                         for n in names) + (f"{total:,}",))
-    return "where the bytes went at the peak:\n" + _columns_text(rows)
+    return ("where the bytes went at the peak:\n" + _columns_text(rows) +
+            "\n\nfree blocks at the peak, by size (at least ... bytes):\n" +
+            _columns_text(free_size_rows(replays)))
 
 
 def picture(trace, replays, path=None):

@@ -74,6 +74,8 @@ def render(trace, policies=None, top=10, progress=None):
         sections.append(_policies_section(replays))
         sections.append(_where_section(trace, replays))
     sections += _pictures(trace, replays, say)
+    if replays:
+        sections.append(_free_sizes_section(replays))
     return _page(trace, summary, sections)
 
 
@@ -311,6 +313,18 @@ def _where_section(trace, replays):
         "to the byte: what the program asked for, rounding and headers, free holes, the top "
         "(free at the end), mappings of large blocks, and the heap's bookkeeping. A leak shows "
         "in the first, fragmentation in the third.</p>", table))
+
+
+def _free_sizes_section(replays):
+    from . import replay
+    sizes = replay.free_size_rows(replays)
+    histogram = _table([_e(h) for h in sizes[0]], [[f"<code>{_e(row[0])}</code>"] + list(row[1:])
+                                                   for row in sizes[1:]],
+                       numeric=range(1, len(sizes[0])))
+    return "free-sizes", "Free blocks at the peak, by size", "\n".join((
+        "<p>The free blocks at each policy's peak: how many of at least so many bytes (and less "
+        "than twice as many). Many small ones are fragmentation that no request can use.</p>",
+        histogram))
 
 
 # ---- the pictures ----------------------------------------------------------------

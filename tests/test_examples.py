@@ -147,7 +147,8 @@ def test_learn_placement_records_replays_and_draws(support, hmm_run_bin, tmp_pat
                          capture_output=True, text=True, env=_env(support, hmm_run_bin),
                          timeout=support.TIMEOUT, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout + run.stderr
-    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()
+    policies_table = run.stdout.split("where the bytes went")[0]   # the first of the tables
+    rows = {line.split()[0]: line.split() for line in policies_table.splitlines()
             if line.split() and line.split()[0] in ("segregated", "first-fit", "next-fit", "best-fit")}
     assert len(rows) == 4, run.stdout
     for row in rows.values():   # peak heap, with mappings, peak in use: a heap of megabytes

@@ -394,3 +394,47 @@ def test_hmm_replay_draws_the_heap_over_time_and_the_timelines(tmp_path):
                           str(tmp_path / "no" / "such" / "dir.png"), str(path)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "cannot write" in bad.stderr
+
+
+def test_where_counts_the_free_blocks_at_the_peak_by_size(tmp_path):
+    """The holes trace, then a block bigger than all it freed: the peak
+    is at its end, with the holes still open."""
+    w = TraceWriter()
+    w.thread(7)
+    blocks = [w.malloc(100 + 50 * i, 0x10000 + 4096 * i) for i in range(20)]
+    for i in range(0, 20, 2):
+        w.free(blocks[i])
+    w.malloc(8000, 0x90000)
+    w.finish()
+    path = tmp_path / "holes-then-big.trace"
+    w.save(path)
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    text = run.stdout[run.stdout.index("free blocks at the peak, by size"):].splitlines()
+    head = text[1].split()
+    t = Trace.load(path)
+    for r in replay.replay_all(t):
+        row = next(line.split() for line in text[3:] if line.split()[0] == r.policy)
+        counts = dict(zip(head[1:], (int(c.replace(",", "")) for c in row[1:])))
+        assert sum(counts.values()) == len(r.free_at_peak) > 1
+        smallest = 1 << (min(r.free_at_peak).bit_length() - 1)
+        assert counts[replay._bytes_text(smallest)] >= 1
+
+
+def test_the_heap_at_its_peak_coloured_by_age(tmp_path):
+    from hmm import heap_pictures
+    t = Trace.load(_holes_trace(tmp_path / "holes.trace"))
+    r = replay.replay(t, "first-fit")
+    figure = heap_pictures.heap_at_peak(t, [r], colour="age")
+    image = figure.axes[0].images[0].get_array()
+    # The blocks in use at the peak get as many shades as the stretch of
+    # calls they were placed in spans; free ones the free grey (1).
+    shades = set(np.unique(image).tolist()) - {0, 1}
+    assert len(shades) >= 4 and 1 in np.unique(image)
+    with pytest.raises(ValueError, match="colour"):
+        heap_pictures.heap_at_peak(t, [r], colour="size")
+    bad = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--picture",
+                          str(tmp_path / "x.png"), "--colour", "size", str(tmp_path / "holes.trace")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--colour" in bad.stderr
