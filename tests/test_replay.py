@@ -185,24 +185,30 @@ def test_hmm_replay_draws_the_heap_at_its_peak(tmp_path):
     assert width > 3 * height
 
 
+def _python_trace(hmm_run_bin, support, tmp_path, code):
+    """python3 running `code` with its allocator on malloc, recorded."""
+    python = support.require_program("python3")
+    trace = tmp_path / "py.trace"
+    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
+                    python, "-S", "-c", code],
+                   check=True, capture_output=True, env=support.base_env(PYTHONMALLOC="malloc"),
+                   timeout=support.TIMEOUT)
+    return Trace.load(trace)
+
+
 def test_where_the_bytes_went_adds_up_to_the_footprint(hmm_run_bin, tmp_path, support):
     """At the peak, the bytes asked for, rounding and headers, free holes,
     the top, mappings and bookkeeping add up to heap size plus mapped
     bytes, to the byte; and what was asked is what the trace says was live."""
-    python = support.require_program("python3")
-    trace = tmp_path / "py.trace"
-    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
-                    python, "-S", "-c", "x = [bytes(300000)] + ['a' * i for i in range(5000)]"],
-                   check=True, capture_output=True, env=support.base_env(PYTHONMALLOC="malloc"),
-                   timeout=support.TIMEOUT)
-    t = Trace.load(trace)
+    t = _python_trace(hmm_run_bin, support, tmp_path,
+                      "x = [bytes(300000)] + ['a' * i for i in range(5000)]")
     for r in replay.replay_all(t):
         parts = r.where_the_bytes_went(t)
         assert sum(parts.values()) == r.peak_heap_size_at_peak + r.peak_mapped
         assert parts["mapped"] >= 300000    # the big bytes object has a mapping of its own
         assert parts["asked"] <= r.peak_in_use and parts["rounding_and_headers"] > 0
         assert r.peak_heap_size_at_peak + r.peak_mapped == r.peak_footprint
-    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(trace)],
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(t.path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "where the bytes went at the peak" in run.stdout
 
@@ -245,13 +251,8 @@ def test_checkpoints_give_back_the_heap_a_replay_from_the_start_gives(hmm_run_bi
     included."""
     monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.002)
     monkeypatch.setattr(replay, "CHUNK_MOST", 2048)
-    python = support.require_program("python3")
-    trace = tmp_path / "py.trace"
-    subprocess.run([str(hmm_run_bin / "hmm-run"), "--trace", str(trace), "--trace-depth", "0",
-                    python, "-S", "-c", "import json\nfor i in range(300): x = json.dumps([{'k': [j] * (i % 40)} for j in range(i)])"],
-                   check=True, capture_output=True, env=support.base_env(PYTHONMALLOC="malloc"),
-                   timeout=support.TIMEOUT)
-    t = Trace.load(trace)
+    t = _python_trace(hmm_run_bin, support, tmp_path, "import json\nfor i in range(300): "
+                      "x = json.dumps([{'k': [j] * (i % 40)} for j in range(i)])")
     r = t.replay(policy)
     r.goto(len(t))
     assert len(r._checkpoints) >= 10
