@@ -116,6 +116,25 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
     return to;
 }
 
+uint64_t hmm_replay_blocks(const struct hmm_heap *h, uint64_t below, uint64_t *address,
+                           uint64_t *size, uint8_t *used, uint64_t cap)
+{
+    hmm_walk_cursor cursor = {0};
+    hmm_block_info info;
+    uint64_t n = 0;
+    while (hmm_heap_walk(h, &cursor, &info)) {
+        if ((uintptr_t)info.address >= below)
+            continue;
+        if (n < cap) {
+            address[n] = (uintptr_t)info.address;
+            size[n] = info.size;
+            used[n] = (uint8_t)info.used;
+        }
+        n++;
+    }
+    return n;
+}
+
 void hmm_replay_watch(struct hmm_heap *h, uint64_t *seen, uint32_t cap)
 {
     h->placement.seen = seen;

@@ -65,6 +65,16 @@ uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64
                     hmm_replay_result *out);
 
 /*
+ * The heap's blocks below address `below` (the buffer's half that stands
+ * in for mmap is above), in address order, into arrays of `cap` entries:
+ * payload address, size (header included) and 1 for a block in use.
+ * Returns how many there are (more than cap: the rest were not written),
+ * so that Python reads a heap of a million blocks in milliseconds.
+ */
+uint64_t hmm_replay_blocks(const struct hmm_heap *heap, uint64_t below, uint64_t *address,
+                           uint64_t *size, uint8_t *used, uint64_t cap);
+
+/*
  * Which free blocks the placement policy looks at: from now on, each call
  * the replay makes records the blocks its finds looked at into seen[]
  * (payload address and size, two words a block, at most `cap` blocks), and

@@ -56,14 +56,16 @@ def _title(trace):
 
 def _site_names(trace, replays):
     """{stack: name} for the stacks holding most bytes at the peaks."""
-    held = {}
+    stacks, sizes = [], []
     for r in replays:
-        for b in r.peak_blocks:
-            call = r.peak_calls.get(b.address)
-            if b.used and call is not None:
-                stack = int(trace.stack[call])
-                held[stack] = held.get(stack, 0) + b.size
-    top = [s for s, _ in sorted(held.items(), key=lambda kv: -kv[1]) if s][:SITES_NAMED]
+        b = r.peak_blocks
+        known = b.used & (b.call >= 0)
+        stacks.append(np.asarray(trace.stack)[b.call[known]].astype(np.int64))
+        sizes.append(b.size[known].astype(np.float64))
+    stacks, sizes = np.concatenate(stacks or [[]]).astype(np.int64), np.concatenate(sizes or [[]])
+    ids, which = np.unique(stacks, return_inverse=True)
+    held = np.bincount(which, weights=sizes, minlength=len(ids)) if len(ids) else np.zeros(0)
+    top = [int(ids[i]) for i in np.argsort(-held, kind="stable") if ids[i]][:SITES_NAMED]
     names = {}
     if top:
         for stack, frames in trace.symbolize(top).items():
@@ -71,7 +73,45 @@ def _site_names(trace, replays):
             # of most of its stacks, the caller tells them apart.
             said = [f.function or f"{f.module.rsplit('/', 1)[-1]}+0x{f.offset:x}" for f in frames[:2]]
             names[stack] = " < ".join(said) or f"stack {stack}"
-    return names
+    return {s: names[s] for s in top if s in names}
+
+
+def _kinds(trace, r, colour, colour_of):
+    """Each block's colour index at the peak (heap_at_peak's palette)."""
+    b = r.peak_blocks
+    kinds = np.where(b.used, 2, 1).astype(np.int64)   # 1 free, 2 in use (other sites)
+    known = b.used & (b.call >= 0)
+    if colour == "age":
+        peak = max(r.peak_footprint_call, 1)
+        kinds[known] = 2 + np.minimum(AGES - 1, b.call[known] * AGES // (peak + 1))
+    elif colour_of:
+        stacks = np.asarray(trace.stack)[b.call[known]].astype(np.int64)
+        ids = np.array(list(colour_of), dtype=np.int64)
+        order = np.argsort(ids)
+        at = np.searchsorted(ids[order], stacks).clip(0, len(ids) - 1)
+        named = ids[order][at] == stacks
+        site = np.full(len(stacks), 2, dtype=np.int64)
+        site[named] = np.array([colour_of[int(i)] for i in ids[order]])[at[named]]
+        kinds[known] = site
+    return kinds
+
+
+def _heap_image(r, kinds, start, scale, pixels):
+    """The heap as `pixels` pixels of `scale` bytes from `start`: each the
+    colour of the last block that starts at or before it (a pixel holds
+    several small blocks), 0 past the blocks' ends."""
+    b = r.peak_blocks
+    image = np.zeros(pixels, dtype=np.uint8)
+    if not len(b):
+        return image
+    first = ((b.address.astype(np.int64) - 16 - start) // scale)
+    last = np.maximum((b.address.astype(np.int64) - 16 + b.size.astype(np.int64) - start) // scale,
+                      first + 1)
+    pixel = np.arange(pixels)
+    which = np.searchsorted(first, pixel, side="right") - 1
+    inside = (which >= 0) & (pixel < last[which.clip(0)])
+    image[inside] = kinds[which[inside]]
+    return image
 
 
 def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site"):
@@ -95,25 +135,19 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site"):
     else:   # 0 past, 1 free, then AGES shades of age
         ages = plt.get_cmap("viridis")(np.linspace(0, 1, AGES))[:, :3]
         colours = [(1, 1, 1), (0.85, 0.85, 0.85)] + [tuple(c) for c in ages]
-    span = max((max((b.address + b.size for b in r.peak_blocks), default=0)
-                - min((b.address for b in r.peak_blocks), default=0)) for r in replays) or 1
+
+    def extent(r):
+        b = r.peak_blocks
+        return (int(b.address[0]), int(b.address[-1] + b.size[-1])) if len(b) else (0, 0)
+
+    span = max(high - low for low, high in map(extent, replays)) or 1
     scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
     rows = -(-span // (scale * width))
-    figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(replays), figsize=(max(4 * len(replays), 9), 4.6),
+                                squeeze=False)
     for ax, r in zip(axes[0], replays):
-        image = np.zeros(rows * width, dtype=np.uint8)
-        start = min((b.address for b in r.peak_blocks), default=0)
-        peak = max(r.peak_footprint_call, 1)
-        for b in r.peak_blocks:
-            first, last = (b.address - 16 - start) // scale, (b.address - 16 + b.size - start) // scale
-            call = r.peak_calls.get(b.address) if b.used else None
-            if not b.used:
-                kind = 1
-            elif colour == "age":
-                kind = 2 + min(AGES - 1, (call or 0) * AGES // (peak + 1))
-            else:
-                kind = colour_of.get(int(trace.stack[call]), 2) if call is not None else 2
-            image[first:max(first + 1, last)] = kind
+        kinds = _kinds(trace, r, colour, colour_of if colour == "site" else {})
+        image = _heap_image(r, kinds, extent(r)[0], scale, rows * width)
         ax.imshow(image.reshape(rows, width), cmap=matplotlib.colors.ListedColormap(colours),
                   vmin=0, vmax=len(colours) - 1, interpolation="nearest", aspect="auto")
         ax.set_title(f"{r.policy}\n{r.peak_heap_size / 2**20:.2f} MiB, "
@@ -245,7 +279,8 @@ def heap_over_time(trace, replays, path=None):
     colours = matplotlib.colors.LinearSegmentedColormap.from_list("hmm-use", [free, used])
     colours = colours.with_extremes(under="white")   # PAST
     n = len(trace)
-    figure, axes = plt.subplots(1, len(replays), figsize=(4 * len(replays), 4.2), squeeze=False)
+    figure, axes = plt.subplots(1, len(replays), figsize=(max(4 * len(replays), 9), 4.2),
+                                squeeze=False)
     for ax, r, h in zip(axes[0], replays, histories):
         ax.imshow(h.image, cmap=colours, vmin=0.0, vmax=1.0,
                   origin="lower", interpolation="nearest", aspect="auto",

@@ -44,12 +44,22 @@ class Replay:
     seconds: float              # the replay loop's time
     free_at_peak: list = field(default_factory=list)  # free block sizes at the heap's peak
     heap: Heap = field(default=None, repr=False)       # the heap after the last call
-    peak_blocks: list = field(default_factory=list, repr=False)  # hmm.Block's at the peak
-    peak_calls: dict = field(default_factory=dict, repr=False)   # address -> the call that placed it
+    peak_blocks: "HeapBlocks" = field(default=None, repr=False)  # heap_blocks() at the peak
     peak_heap_size_at_peak: int = 0   # the heap's size, and ...
     peak_mapped: int = 0              # ... its mappings', at the peak the blocks are of
     peak_footprint_call: int = 0      # the call after which the footprint was at its most
     history: object = field(default=None, repr=False)  # hmm.heap_pictures.History, if asked for
+
+    def __post_init__(self):
+        if self.peak_blocks is None:
+            self.peak_blocks = _blocks_record(0)
+
+    @property
+    def peak_calls(self):
+        """{address: the call that placed it} of the blocks in use at the peak."""
+        b = self.peak_blocks
+        known = b.used & (b.call >= 0)
+        return dict(zip(b.address[known].tolist(), b.call[known].tolist()))
 
     @property
     def fragmentation(self):
@@ -89,18 +99,15 @@ class Replay:
         markers).  Answers "is it a leak or fragmentation?": a leak is in
         `asked`, fragmentation in `free`."""
         parts = dict(asked=0, rounding_and_headers=0, free=0, top=0, mapped=0, bookkeeping=0)
-        heap_blocks = [b for b in self.peak_blocks]
-        last = max(heap_blocks, key=lambda b: b.address, default=None)
-        for b in heap_blocks:
-            if not b.used:
-                parts["top" if b is last else "free"] += b.size
-                continue
-            call = self.peak_calls.get(b.address)
-            asked = int(trace.size[call]) if call is not None else 0
-            parts["asked"] += asked
-            parts["rounding_and_headers"] += b.size - asked
+        b = self.peak_blocks
+        if len(b):
+            known = b.used & (b.call >= 0)
+            parts["asked"] = int(np.asarray(trace.size)[b.call[known]].sum())
+            parts["rounding_and_headers"] = int(b.size[b.used].sum()) - parts["asked"]
+            parts["top"] = int(b.size[-1]) if not b.used[-1] else 0   # free at the end
+            parts["free"] = int(b.size[~b.used].sum()) - parts["top"]
         parts["mapped"] = self.peak_mapped
-        parts["bookkeeping"] = self.peak_heap_size_at_peak - sum(b.size for b in heap_blocks)
+        parts["bookkeeping"] = self.peak_heap_size_at_peak - int(b.size.sum())
         return parts
 
     def __str__(self):
@@ -160,15 +167,58 @@ def _pointer(ffi, array):
     return ffi.NULL if array is None else ffi.cast("uint64_t *", array.ctypes.data)
 
 
-def _placers(placed, addresses):
-    """{address: the last call that placed a block there} for the given
-    addresses (of blocks in use: the last call placed the block there now)."""
+@dataclass
+class HeapBlocks:
+    """A replay's heap's blocks, in address order, as arrays: address (the
+    payload's), size (header included), used, and call (the call that
+    placed a block in use, when known; else -1)."""
+    address: np.ndarray
+    size: np.ndarray
+    used: np.ndarray
+    call: np.ndarray
+
+    def __len__(self):
+        return len(self.address)
+
+
+def _blocks_record(n):
+    """n blocks' worth of HeapBlocks, zeroed (call -1)."""
+    return HeapBlocks(np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, bool),
+                      np.full(n, -1, np.int64))
+
+
+def heap_blocks(heap, below=None):
+    """A replay's heap's blocks (those below `below`: by default the
+    buffer's lower half, the heap's; the upper half stands in for mmap), as
+    HeapBlocks (their calls -1: _attach_calls sets them).  From C
+    (hmm_replay_blocks): a heap of a million blocks is read in
+    milliseconds."""
+    core = _load_core()
+    ffi, lib = core.ffi, core.lib
+    below = heap.address + heap.size // 2 if below is None else below
+    n = lib.hmm_replay_blocks(heap._heap, below, ffi.NULL, ffi.NULL, ffi.NULL, 0)
+    blocks = _blocks_record(n)
+    used = np.zeros(n, np.uint8)
+    lib.hmm_replay_blocks(heap._heap, below, _pointer(ffi, blocks.address),
+                          _pointer(ffi, blocks.size), ffi.cast("uint8_t *", used.ctypes.data), n)
+    blocks.used = used.astype(bool)
+    return blocks
+
+
+def _attach_calls(blocks, placed):
+    """Set blocks.call for the blocks in use: the last call in `placed`
+    (where each call's block went, 0 for none) that placed one at its
+    address (addresses are reused; the last placement is the block)."""
     calls = np.flatnonzero(placed)
     where = placed[calls]
-    mine = np.isin(where, np.asarray(addresses, dtype=np.uint64))
-    calls, where = calls[mine][::-1], where[mine][::-1]      # the last first
-    where, first = np.unique(where, return_index=True)
-    return dict(zip(where.tolist(), calls[first].tolist()))
+    at = np.searchsorted(blocks.address, where)
+    inside = at < len(blocks)
+    at, calls, where = at[inside], calls[inside], where[inside]
+    hit = (blocks.address[at] == where) & blocks.used[at]
+    found = np.full(len(blocks), -1, dtype=np.int64)
+    np.maximum.at(found, at[hit], calls[hit])
+    blocks.call = found
+    return blocks
 
 
 def last_program(trace):
@@ -295,9 +345,8 @@ def replay(trace, policy="segregated", size=None, history=False):
         upto = run.go_to_peak(arrays["frees"])
         at_peak = heap.stats()
         r.peak_heap_size_at_peak, r.peak_mapped = at_peak["heap_size"], at_peak["mapped_bytes"]
-        r.peak_blocks = [b for b in heap.walk() if b.address < heap.address + size // 2]
-        r.peak_calls = _placers(run.placed[:upto], [b.address for b in r.peak_blocks if b.used])
-        r.free_at_peak = [b.size for b in r.peak_blocks if not b.used]
+        r.peak_blocks = _attach_calls(heap_blocks(heap), run.placed[:upto])
+        r.free_at_peak = r.peak_blocks.size[~r.peak_blocks.used].tolist()
         run.restore(end)   # r.heap: the heap after the last call
     del arrays
     return r
@@ -507,17 +556,17 @@ class ReplayedHeap:
         """The heap at its peak (heap and mappings at their most)."""
         return self.goto(self.figures().peak_footprint_call + 1)
 
-    def _owners(self):
-        live = np.flatnonzero(self._block[:self.position])
-        return dict(zip(self._block[live].tolist(), live.tolist()))
+    def _now(self):
+        """heap_blocks() now, with the calls that placed those in use."""
+        return _attach_calls(heap_blocks(self.heap), self._block[:self.position])
 
     def blocks(self):
         """The heap's blocks now, in address order: (address, size, used,
         call) with the call that placed a block in use (None when free)."""
-        owners = self._owners()
-        top = self.heap.address + self._size // 2
-        return [(b.address, b.size, b.used, owners.get(b.address) if b.used else None)
-                for b in self.heap.walk() if b.address < top]
+        b = self._now()
+        return [(address, size, used, call if used and call >= 0 else None)
+                for address, size, used, call in zip(b.address.tolist(), b.size.tolist(),
+                                                     b.used.tolist(), b.call.tolist())]
 
     def explain(self, address):
         """What lies at `address` now: the block, and for one in use the call
@@ -576,11 +625,8 @@ class ReplayedHeap:
 
     def picture(self, path=None):
         """The heap now, drawn as `picture` draws a peak."""
-        blocks = [b for b in self.heap.walk() if b.address < self.heap.address + self._size // 2]
-        owners = self._owners()
-        now = Replay(self.policy, self.position, 0, 0, self.heap.stats()["heap_size"], self.position,
-                     0, 0, self.heap.stats()["heap_size"] + self.heap.stats()["mapped_bytes"], 0, 0,
-                     peak_blocks=blocks,
-                     peak_calls={b.address: owners[b.address] for b in blocks
-                                 if b.used and b.address in owners})
+        stats = self.heap.stats()
+        now = Replay(self.policy, self.position, 0, 0, stats["heap_size"], self.position, 0, 0,
+                     stats["heap_size"] + stats["mapped_bytes"], 0, 0, peak_blocks=self._now(),
+                     peak_footprint_call=self.position)
         return picture(self.trace, [now], path)
