@@ -5,7 +5,9 @@ take: the figures of `hmm replay` and `hmm report --html`.
     python benchmarks/replay_speed.py [--programs ls,vim,...] [--out DIR] [--seeks N]
 
 Records the eight programs of the README's "Learning placement on real
-programs" (with the thread caches off, as there), then for each:
+programs" (with the thread caches off, as there), prints that section's
+table (each policy's footprint at its peak, fragmentation, blocks examined
+per allocation), then for each program:
   * replays it under every policy: calls a second in the replay loop (the
     goal: at least 5 million under each), and free blocks examined per
     allocation, which is what the list policies' speed follows;
@@ -123,23 +125,31 @@ def main():
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hmm-replay-"))
     work.mkdir(parents=True, exist_ok=True)
     table = programs(work)
-    print("| program | calls | " + " | ".join(f"{p} M calls/s (examined)" for p in hmm.POLICIES)
-          + " | seek, segregated (first pass) | seek, best fit (first pass) | pictures | page |")
-    print("|---|---:|" + "---:|" * (len(hmm.POLICIES) + 4))
+    speed = ["| program | calls | " + " | ".join(f"{p} M calls/s (examined)" for p in hmm.POLICIES)
+             + " | seek, segregated (first pass) | seek, best fit (first pass) | pictures | page |",
+             "|---|---:|" + "---:|" * (len(hmm.POLICIES) + 4)]
+    placement = ["| program | calls | in use at peak | " + " | ".join(hmm.POLICIES) + " |",
+                 "|---|---:|---:|" + "---:|" * len(hmm.POLICIES)]
     for name in args.programs.split(","):
         argv, env = table[name]
         trace = record(name, argv, env, work)
-        cells = []
+        rates, cells = [], []
         for policy in hmm.POLICIES:
             r = replay.replay(trace, policy)
             rate = r.calls / r.seconds / 1e6 if r.seconds else 0
-            cells.append(f"{rate:.1f} ({r.examined_per_allocation:.1f})")
+            rates.append(f"{rate:.1f} ({r.examined_per_allocation:.1f})")
+            cells.append(f"{r.peak_footprint / 2**20:.2f} MiB · {r.fragmentation:.0%} · "
+                         f"{r.examined_per_allocation:,.1f}")
+        placement.append(f"| `{name}` | {len(trace):,} | {r.peak_in_use / 2**20:.2f} MiB | "
+                         + " | ".join(cells) + " |")
         seg_first, seg_worst = slowest_seek(trace, "segregated", args.seeks)
         best_first, best_worst = slowest_seek(trace, "best-fit", args.seeks)
         pictures, page_seconds, page_bytes = drawing(trace, work)
-        print(f"| {name} | {len(trace):,} | " + " | ".join(cells) +
-              f" | {seg_worst:.2f} s ({seg_first:.1f} s) | {best_worst:.2f} s ({best_first:.1f} s)"
-              f" | {pictures:.1f} s | {page_seconds:.1f} s, {page_bytes / 1e6:.2f} MB |", flush=True)
+        speed.append(f"| {name} | {len(trace):,} | " + " | ".join(rates) +
+                     f" | {seg_worst:.2f} s ({seg_first:.1f} s) | {best_worst:.2f} s ({best_first:.1f} s)"
+                     f" | {pictures:.1f} s | {page_seconds:.1f} s, {page_bytes / 1e6:.2f} MB |")
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    print("\n".join(placement) + "\n\n" + "\n".join(speed))
     print(f"\ntraces in {work}", file=sys.stderr)
 
 
