@@ -298,6 +298,16 @@ def heap_over_time(trace, replays, path=None):
     return _finish(figure, path)
 
 
+def _to_the_end(calls, values, n):
+    """A step curve's points, with one more at call n holding the last
+    value: drawn "post", a point's value lasts until the next point, and
+    the last one (where a peak near the end is) would otherwise not show."""
+    calls, values = np.asarray(calls, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    if not len(calls):
+        return calls, values
+    return np.append(calls, n), np.append(values, values[-1])
+
+
 def timelines(trace, replays, path=None):
     """Bytes in use (what the program asked for: the same under every
     policy) and each policy's heap size, call by call: the gap between a
@@ -307,10 +317,11 @@ def timelines(trace, replays, path=None):
     figure, ax = plt.subplots(figsize=(9, 4))
     in_use = trace_report.in_use(trace)
     calls, most = _downsample_max(in_use, TIMELINE_POINTS) if len(in_use) else ([], [])
-    ax.fill_between(calls, np.asarray(most) / 2**20, color="0.8", label="bytes in use", step="post")
+    calls, most = _to_the_end(calls, most, len(trace))
+    ax.fill_between(calls, most / 2**20, color="0.8", label="bytes in use", step="post")
     for r, h in zip(replays, histories):
-        ax.plot(h.size_calls, h.size_bytes / 2**20, drawstyle="steps-post", linewidth=1.2,
-                label=f"heap, {r.policy}")
+        x, y = _to_the_end(h.size_calls, h.size_bytes, len(trace))
+        ax.plot(x, y / 2**20, drawstyle="steps-post", linewidth=1.2, label=f"heap, {r.policy}")
     ax.set_xlabel("call")
     ax.set_ylabel("MiB")
     ax.set_xlim(0, max(len(trace), 1))

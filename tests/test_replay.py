@@ -397,7 +397,7 @@ def test_hmm_replay_draws_the_heap_over_time_and_the_timelines(tmp_path):
     assert bad.returncode == 1 and "cannot write" in bad.stderr
 
 
-def test_where_counts_the_free_blocks_at_the_peak_by_size(tmp_path):
+def _holes_then_big(tmp_path):
     """The holes trace, then a block bigger than all it freed: the peak
     is at its end, with the holes still open."""
     w = TraceWriter()
@@ -409,6 +409,11 @@ def test_where_counts_the_free_blocks_at_the_peak_by_size(tmp_path):
     w.finish()
     path = tmp_path / "holes-then-big.trace"
     w.save(path)
+    return path
+
+
+def test_where_counts_the_free_blocks_at_the_peak_by_size(tmp_path):
+    path = _holes_then_big(tmp_path)
     run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -439,3 +444,17 @@ def test_the_heap_at_its_peak_coloured_by_age(tmp_path):
                           str(tmp_path / "x.png"), "--colour", "size", str(tmp_path / "holes.trace")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--colour" in bad.stderr
+
+
+def test_the_timelines_show_a_peak_at_the_very_end(tmp_path):
+    from hmm import heap_pictures
+    t = Trace.load(_holes_then_big(tmp_path))
+    replays = replay.replay_all(t, history=True)
+    figure = heap_pictures.timelines(t, replays)
+    ax = figure.axes[0]
+    filled = max(path.vertices[:, 1].max() for path in ax.collections[0].get_paths())
+    assert filled * 2**20 == pytest.approx(replays[0].peak_in_use)
+    assert replays[0].peak_in_use_call == len(t) - 1   # the last call
+    for line, r in zip(ax.get_lines(), replays):
+        assert line.get_ydata().max() * 2**20 == pytest.approx(r.peak_heap_size)
+        assert line.get_xdata()[-1] == len(t)
