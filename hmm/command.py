@@ -326,6 +326,9 @@ def replay_parser():
     p.add_argument("--picture", metavar="PNG|SVG",
                    help="draw the heap at its peak under each policy, blocks coloured by the "
                    "site that allocated them")
+    p.add_argument("--at", type=int, metavar="CALL",
+                   help="--where and --picture at this call (the heap after calls 0 to CALL - 1) "
+                   "instead of at each policy's peak")
     p.add_argument("--colour", choices=("site", "age"), default="site",
                    help="colour the blocks in use of --picture by the site that allocated them "
                    "(the default) or by their age at the peak")
@@ -377,16 +380,28 @@ def _replay(argv):
     except _Failure as exc:
         print(f"{REPLAY}: error: {exc}", file=sys.stderr)
         return exc.status
+    if args.at is not None and not 0 <= args.at <= len(trace):
+        parser.print_usage(sys.stderr)
+        print(f"{REPLAY}: error: --at {args.at}: the trace has calls 0 to {len(trace):,}",
+              file=sys.stderr)
+        return 2
     over_time = bool(args.over_time or args.timelines)   # the pictures' history from the same replay
     replays = [replay.replay(trace, name, history=over_time) for name in names]
     print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
     print(replay.table(replays))
+    # --where and --picture: at each policy's peak, or at the call asked for.
+    moments, when = replays, "at the peak"
+    if args.at is not None:
+        moments = [replay.ReplayedHeap(trace, name).goto(args.at).snapshot() for name in names]
+        when = f"after call {args.at:,}"
     if args.where:
         print()
-        print(replay.where_table(trace, replays))
+        print(replay.where_table(trace, moments, when))
     from . import heap_pictures
+
     def at_peak(trace, replays, path):
-        return heap_pictures.heap_at_peak(trace, replays, path, colour=args.colour)
+        return heap_pictures.heap_at_peak(trace, moments, path, colour=args.colour,
+                                          when=when if args.at is not None else "at its peak")
 
     drawings = ((args.picture, "--picture", at_peak),
                 (args.over_time, "--over-time", heap_pictures.heap_over_time),

@@ -114,14 +114,16 @@ def _heap_image(r, kinds, start, scale, pixels):
     return image
 
 
-def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site"):
+def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", when="at its peak"):
     """The heap at its peak under each policy, one panel each, to scale:
     every block a run of pixels along rows of the heap, free blocks light
     grey, the space past the break white, and blocks in use coloured by
     `colour`: "site", the site that allocated them (the top sites named,
     the others dark grey), or "age", how long before the peak they were
     placed (dark: at the start; bright: just before).  `width`: pixels a
-    row (more for a sharper map)."""
+    row (more for a sharper map).  `when`: the title's words for the
+    moment drawn (replays made by ReplayedHeap.snapshot() are at a call
+    of their own)."""
     if colour not in ("site", "age"):
         raise ValueError(f"colour must be 'site' or 'age', not {colour!r}")
     matplotlib, plt = _pyplot()
@@ -162,10 +164,10 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site"):
     else:
         legend += [Patch(color=colours[2], label="in use, placed at the start"),
                    Patch(color=colours[2 + AGES // 2], label="half-way to the peak"),
-                   Patch(color=colours[-1], label="just before the peak")]
+                   Patch(color=colours[-1], label="just before")]
     figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
                   frameon=False)
-    figure.suptitle(f"{_title(trace)}: the heap at its peak, {scale} bytes a pixel", fontsize=10)
+    figure.suptitle(f"{_title(trace)}: the heap {when}, {scale} bytes a pixel", fontsize=10)
     figure.tight_layout(rect=(0, 0.12, 1, 0.95))
     return _finish(figure, path)
 

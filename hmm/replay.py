@@ -404,9 +404,10 @@ def _bytes_text(n):
     return str(n)
 
 
-def where_table(trace, replays):
-    """Where the bytes went at each policy's peak, as `hmm replay --where`
-    prints it: one row a policy, bytes and share of the footprint."""
+def where_table(trace, replays, when="at the peak"):
+    """Where the bytes went at each policy's peak (or `when` the replays'
+    heaps are: ReplayedHeap.snapshot()), as `hmm replay --where` prints
+    it: one row a policy, bytes and share of the footprint."""
     names = ("asked", "rounding_and_headers", "free", "top", "mapped", "bookkeeping")
     rows = [("policy",) + tuple(n.replace("_", " ") for n in names) + ("total",)]
     for r in replays:
@@ -414,8 +415,8 @@ def where_table(trace, replays):
         total = sum(parts.values())
         rows.append((r.policy,) + tuple(f"{parts[n]:,} ({parts[n] / total:.0%})" if total else "0"
                                         for n in names) + (f"{total:,}",))
-    return ("where the bytes went at the peak:\n" + _columns_text(rows) +
-            "\n\nfree blocks at the peak, by size (at least ... bytes):\n" +
+    return (f"where the bytes went {when}:\n" + _columns_text(rows) +
+            f"\n\nfree blocks {when}, by size (at least ... bytes):\n" +
             _columns_text(free_size_rows(replays)))
 
 
@@ -623,10 +624,25 @@ class ReplayedHeap:
         kept = min(count, LOOKED_KEPT)
         return [tuple(pair) for pair in seen[:2 * kept].reshape(-1, 2).tolist()], count
 
+    def snapshot(self):
+        """The heap now, as a Replay whose "peak" is this call: for
+        where_the_bytes_went() and the pictures of the heap at its peak
+        (hmm replay --at)."""
+        stats = self.heap.stats()
+        blocks = self._now()
+        return Replay(self.policy, self.position, 0, 0, stats["heap_size"], self.position, 0, 0,
+                      stats["heap_size"] + stats["mapped_bytes"], 0, 0,
+                      free_at_peak=blocks.size[~blocks.used].tolist(), heap=self.heap,
+                      peak_blocks=blocks, peak_heap_size_at_peak=stats["heap_size"],
+                      peak_mapped=stats["mapped_bytes"], peak_footprint_call=self.position)
+
+    def where_the_bytes_went(self):
+        """Where the heap's bytes and its mappings' went now (Replay's
+        where_the_bytes_went, at this call)."""
+        return self.snapshot().where_the_bytes_went(self.trace)
+
     def picture(self, path=None):
         """The heap now, drawn as `picture` draws a peak."""
-        stats = self.heap.stats()
-        now = Replay(self.policy, self.position, 0, 0, stats["heap_size"], self.position, 0, 0,
-                     stats["heap_size"] + stats["mapped_bytes"], 0, 0, peak_blocks=self._now(),
-                     peak_footprint_call=self.position)
-        return picture(self.trace, [now], path)
+        from .heap_pictures import heap_at_peak
+        return heap_at_peak(self.trace, [self.snapshot()], path,
+                            when=f"after call {self.position:,}")

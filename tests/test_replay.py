@@ -458,3 +458,31 @@ def test_the_timelines_show_a_peak_at_the_very_end(tmp_path):
     for line, r in zip(ax.get_lines(), replays):
         assert line.get_ydata().max() * 2**20 == pytest.approx(r.peak_heap_size)
         assert line.get_xdata()[-1] == len(t)
+
+
+def test_where_the_bytes_went_at_any_call(tmp_path):
+    """ReplayedHeap.where_the_bytes_went() after any call adds up to the
+    heap and its mappings then, and what was asked is what the trace says
+    was live then; `hmm replay --where --at CALL` prints it."""
+    path = _holes_then_big(tmp_path)
+    t = Trace.load(path)
+    live = np.cumsum([int(t.size[i]) if t.tag_name(t.tag[i]) == "malloc" else
+                      -int(t.size[int(t.frees[i])]) for i in range(len(t))])
+    for policy in hmm.POLICIES:
+        r = t.replay(policy)
+        for call in (5, 20, 25, len(t)):
+            parts = r.goto(call).where_the_bytes_went()
+            stats = r.heap.stats()
+            assert sum(parts.values()) == stats["heap_size"] + stats["mapped_bytes"]
+            assert parts["asked"] == live[call - 1]
+    run = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--where", "--at", "25",
+                          "--picture", str(tmp_path / "at.png"), str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "where the bytes went after call 25:" in run.stdout
+    segregated = next(line for line in run.stdout.split("after call 25:")[1].splitlines()
+                      if line.startswith("segregated"))
+    assert f"{int(live[24]):,} (" in segregated
+    bad = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--at", "999", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--at 999" in bad.stderr
