@@ -35,11 +35,37 @@ TIMELINE_POINTS = 2000      # points a curve
 PAST = -1.0                 # a cell of the heap over time past the break (else: the share in use)
 
 
-def _pyplot():
+def _figure(**size):
+    """A matplotlib Figure of its own, not pyplot's: nothing global is
+    changed (not the backend of a notebook), nothing is kept once the
+    caller lets it go, and savefig picks the canvas for the file's type.
+    In IPython (Jupyter), it shows inline as a PNG."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return matplotlib, plt
+    from matplotlib.figure import Figure
+    _show_inline_in_ipython(Figure)
+    return matplotlib, Figure(**size)
+
+
+def _show_inline_in_ipython(figure_type):
+    """Have a running IPython show figures as PNG images, as matplotlib's
+    inline backend has it do (that backend is only set up once pyplot is
+    imported, which this module does not do)."""
+    import sys
+    if "IPython" not in sys.modules:
+        return
+    shell = sys.modules["IPython"].get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    if figure_type not in png.type_printers:
+        png.for_type(figure_type, _png_bytes)
+
+
+def _png_bytes(figure):
+    import io
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def _finish(figure, path):
@@ -126,16 +152,16 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", 
     of their own)."""
     if colour not in ("site", "age"):
         raise ValueError(f"colour must be 'site' or 'age', not {colour!r}")
-    matplotlib, plt = _pyplot()
     from matplotlib.patches import Patch
 
     names = _site_names(trace, replays) if colour == "site" else {}
+    matplotlib, figure = _figure(figsize=(max(4 * len(replays), 9), 4.6))
     if colour == "site":
-        palette = plt.get_cmap("tab10").colors
+        palette = matplotlib.colormaps["tab10"].colors
         colour_of = {stack: i + 3 for i, stack in enumerate(names)}   # 0 past, 1 free, 2 other
         colours = [(1, 1, 1), (0.85, 0.85, 0.85), (0.35, 0.35, 0.35)] + list(palette[:len(names)])
     else:   # 0 past, 1 free, then AGES shades of age
-        ages = plt.get_cmap("viridis")(np.linspace(0, 1, AGES))[:, :3]
+        ages = matplotlib.colormaps["viridis"](np.linspace(0, 1, AGES))[:, :3]
         colours = [(1, 1, 1), (0.85, 0.85, 0.85)] + [tuple(c) for c in ages]
 
     def extent(r):
@@ -145,8 +171,7 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", 
     span = max(high - low for low, high in map(extent, replays)) or 1
     scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
     rows = -(-span // (scale * width))
-    figure, axes = plt.subplots(1, len(replays), figsize=(max(4 * len(replays), 9), 4.6),
-                                squeeze=False)
+    axes = figure.subplots(1, len(replays), squeeze=False)
     for ax, r in zip(axes[0], replays):
         kinds = _kinds(trace, r, colour, colour_of if colour == "site" else {})
         image = _heap_image(r, kinds, extent(r)[0], scale, rows * width)
@@ -272,17 +297,16 @@ def heap_over_time(trace, replays, path=None):
     bytes in use (light: free), white past the break.  Light bands that
     stay open for long are fragmentation; a heap that climbs while the
     dark stays low is one that does not reuse its memory."""
-    matplotlib, plt = _pyplot()
     from matplotlib.patches import Patch
 
     histories = _histories(trace, replays)
+    matplotlib, figure = _figure(figsize=(max(4 * len(replays), 9), 4.2))
     span = max(h.span for h in histories)
     free, used = (0.86, 0.88, 0.92), (0.12, 0.32, 0.62)
     colours = matplotlib.colors.LinearSegmentedColormap.from_list("hmm-use", [free, used])
     colours = colours.with_extremes(under="white")   # PAST
     n = len(trace)
-    figure, axes = plt.subplots(1, len(replays), figsize=(max(4 * len(replays), 9), 4.2),
-                                squeeze=False)
+    axes = figure.subplots(1, len(replays), squeeze=False)
     for ax, r, h in zip(axes[0], replays, histories):
         ax.imshow(h.image, cmap=colours, vmin=0.0, vmax=1.0,
                   origin="lower", interpolation="nearest", aspect="auto",
@@ -314,9 +338,9 @@ def timelines(trace, replays, path=None):
     """Bytes in use (what the program asked for: the same under every
     policy) and each policy's heap size, call by call: the gap between a
     policy's line and the bytes in use is what its placement costs."""
-    _, plt = _pyplot()
     histories = _histories(trace, replays)
-    figure, ax = plt.subplots(figsize=(9, 4))
+    _, figure = _figure(figsize=(9, 4))
+    ax = figure.subplots()
     in_use = trace_report.in_use(trace)
     calls, most = _downsample_max(in_use, TIMELINE_POINTS) if len(in_use) else ([], [])
     calls, most = _to_the_end(calls, most, len(trace))

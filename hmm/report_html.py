@@ -81,11 +81,10 @@ def render(trace, policies=None, top=10, progress=None):
 
 def _need_matplotlib():
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401 (the pictures draw on Figures of their own: no backend set)
     except ImportError as exc:
         raise trace_export.MissingPlotter(
             "the HTML report's pictures need matplotlib: pip install 'hmm[bench]'") from exc
-    matplotlib.use("Agg")
 
 
 def _all_policies():
@@ -380,18 +379,14 @@ def _detailed_png(figure):
 
 def _fitted_png(figure, dpi, most):
     """The figure as PNG bytes at `dpi`, or at fewer dots per inch if it
-    would take more than `most` bytes; the figure is closed."""
-    import matplotlib.pyplot as plt
-    try:
-        while True:
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=dpi)
-            data = buffer.getvalue()
-            if len(data) <= most or dpi <= 50:
-                return data
-            dpi *= 0.9 * (most / len(data)) ** 0.5
-    finally:
-        plt.close(figure)
+    would take more than `most` bytes."""
+    while True:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi)
+        data = buffer.getvalue()
+        if len(data) <= most or dpi <= 50:
+            return data
+        dpi *= 0.9 * (most / len(data)) ** 0.5
 
 
 def _png_size(data):

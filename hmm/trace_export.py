@@ -181,9 +181,7 @@ class MissingPlotter(RuntimeError):
 def write_timeline_png(trace, path, points=2000):
     """A picture of bytes in use over time, its peak marked."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure   # not pyplot's: no backend to set, nothing kept
     except ImportError as exc:
         raise MissingPlotter("drawing the timeline needs matplotlib: pip install 'hmm[bench]'") from exc
     line = trace.timeline(points=points)
@@ -192,7 +190,8 @@ def write_timeline_png(trace, path, points=2000):
     span = float(line.seconds.max()) if len(line.seconds) else 0.0
     per_second, time_unit = next((f, u) for f, u in _TIME_UNITS if span * f >= 1 or u == "µs")
     when = line.seconds * per_second
-    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
+    figure = Figure(figsize=(10, 4.5), dpi=100)
+    axes = figure.subplots()
     axes.step(when, line.bytes / scale, where="post", color="tab:blue", label="bytes in use")
     if len(line.bytes):
         at = int(np.argmax(line.bytes))
@@ -206,4 +205,3 @@ def write_timeline_png(trace, path, points=2000):
     axes.legend(loc="upper left")
     figure.tight_layout()
     figure.savefig(path, format="png")
-    plt.close(figure)

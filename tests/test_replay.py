@@ -486,3 +486,39 @@ def test_where_the_bytes_went_at_any_call(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hmm.command", "replay", "--at", "999", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--at 999" in bad.stderr
+
+
+def test_pictures_change_nothing_global_and_show_inline_in_ipython(tmp_path, monkeypatch):
+    """The pictures are Figures of their own: no pyplot figure is left
+    open however many are drawn, and the backend is not switched (a
+    notebook keeps its own).  In a running IPython, figures get its PNG
+    formatter, so r.picture() shows inline in Jupyter."""
+    import types
+
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from hmm import heap_pictures
+
+    class Formatter:
+        def __init__(self):
+            self.type_printers = {}
+
+        def for_type(self, kind, printer):
+            self.type_printers[kind] = printer
+
+    png = Formatter()
+    shell = types.SimpleNamespace(display_formatter=types.SimpleNamespace(formatters={"image/png": png}))
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell,
+                                                                  version_info=(8, 30)))
+    def backend():   # as set, not resolved (resolving it would import pyplot)
+        return dict.__getitem__(matplotlib.rcParams, "backend")
+
+    before = backend()
+    t = Trace.load(_holes_trace(tmp_path / "holes.trace"))
+    r = t.replay("best-fit").goto(len(t))
+    for _ in range(25):
+        figure = r.picture()
+    assert isinstance(figure, Figure) and backend() == before
+    assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
+    assert png.type_printers[Figure](figure)[:8] == b"\x89PNG\r\n\x1a\n"
