@@ -28,6 +28,7 @@ from . import trace_report
 PICTURE_WIDTH = 1024        # pixels a row of the heap map
 SITES_NAMED = 8             # the sites with most bytes get a colour and a name
 AGES = 16                   # shades of age, when blocks are coloured by it
+HEADERS_SHOWN = 32          # the heap map draws headers at up to this many bytes a pixel
 OVER_TIME_COLUMNS = 1200    # calls along the heap over time: one column a run of calls
 OVER_TIME_ROWS = 480        # addresses up it
 TIMELINE_POINTS = 2000      # points a curve
@@ -122,10 +123,11 @@ def _kinds(trace, r, colour, colour_of):
     return kinds
 
 
-def _heap_image(r, kinds, start, scale, pixels):
+def _heap_image(r, kinds, start, scale, pixels, header=None):
     """The heap as `pixels` pixels of `scale` bytes from `start`: each the
     colour of the last block that starts at or before it (a pixel holds
-    several small blocks), 0 past the blocks' ends."""
+    several small blocks), 0 past the blocks' ends; with `header`, each
+    block's first pixel in that colour (its header)."""
     b = r.peak_blocks
     image = np.zeros(pixels, dtype=np.uint8)
     if not len(b):
@@ -137,6 +139,8 @@ def _heap_image(r, kinds, start, scale, pixels):
     which = np.searchsorted(first, pixel, side="right") - 1
     inside = (which >= 0) & (pixel < last[which.clip(0)])
     image[inside] = kinds[which[inside]]
+    if header is not None:
+        image[first[(first >= 0) & (first < pixels)]] = header
     return image
 
 
@@ -164,17 +168,22 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", 
         ages = matplotlib.colormaps["viridis"](np.linspace(0, 1, AGES))[:, :3]
         colours = [(1, 1, 1), (0.85, 0.85, 0.85)] + [tuple(c) for c in ages]
 
-    def extent(r):
+    def extent(r):   # from the first block's header to the end of the last block
         b = r.peak_blocks
-        return (int(b.address[0]), int(b.address[-1] + b.size[-1])) if len(b) else (0, 0)
+        return (int(b.address[0]) - 16, int(b.address[-1] - 16 + b.size[-1])) if len(b) else (0, 0)
 
     span = max(high - low for low, high in map(extent, replays)) or 1
     scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
     rows = -(-span // (scale * width))
+    # Headers (16 bytes) are drawn where a pixel is no more than two of them.
+    headers = scale <= HEADERS_SHOWN
+    if headers:
+        colours.append((0.0, 0.0, 0.0))
     axes = figure.subplots(1, len(replays), squeeze=False)
     for ax, r in zip(axes[0], replays):
         kinds = _kinds(trace, r, colour, colour_of if colour == "site" else {})
-        image = _heap_image(r, kinds, extent(r)[0], scale, rows * width)
+        image = _heap_image(r, kinds, extent(r)[0], scale, rows * width,
+                            header=len(colours) - 1 if headers else None)
         ax.imshow(image.reshape(rows, width), cmap=matplotlib.colors.ListedColormap(colours),
                   vmin=0, vmax=len(colours) - 1, interpolation="nearest", aspect="auto")
         ax.set_title(f"{r.policy}\n{r.peak_heap_size / 2**20:.2f} MiB, "
@@ -183,13 +192,15 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", 
         ax.set_yticks([0, rows - 1])
         ax.set_yticklabels(["0", f"{span / 2**20:.1f} MiB"], fontsize=7)
     legend = [Patch(color=colours[1], label="free")]
+    if headers:
+        legend.append(Patch(color=colours[-1], label="block header"))
     if colour == "site":
         legend.append(Patch(color=colours[2], label="in use, other sites"))
         legend += [Patch(color=colours[colour_of[s]], label=n[:40]) for s, n in names.items()]
     else:
         legend += [Patch(color=colours[2], label="in use, placed at the start"),
                    Patch(color=colours[2 + AGES // 2], label="half-way to the peak"),
-                   Patch(color=colours[-1], label="just before")]
+                   Patch(color=colours[1 + AGES], label="just before")]
     figure.legend(handles=legend, loc="lower center", ncol=min(5, len(legend)), fontsize=7,
                   frameon=False)
     figure.suptitle(f"{_title(trace)}: the heap {when}, {scale} bytes a pixel", fontsize=10)
