@@ -28,7 +28,7 @@ from . import trace_report
 PICTURE_WIDTH = 1024        # pixels a row of the heap map
 SITES_NAMED = 8             # the sites with most bytes get a colour and a name
 AGES = 16                   # shades of age, when blocks are coloured by it
-HEADERS_SHOWN = 32          # the heap map draws headers at up to this many bytes a pixel
+HEADERS_SHOWN = 16          # the heap map draws headers at up to this many bytes a pixel (one header)
 OVER_TIME_COLUMNS = 1200    # calls along the heap over time: one column a run of calls
 OVER_TIME_ROWS = 480        # addresses up it
 TIMELINE_POINTS = 2000      # points a curve
@@ -175,7 +175,8 @@ def heap_at_peak(trace, replays, path=None, width=PICTURE_WIDTH, colour="site", 
     span = max(high - low for low, high in map(extent, replays)) or 1
     scale = max(16, -(-span // (width * width * 3 // 16)))  # bytes a pixel: some 3/16 as many rows
     rows = -(-span // (scale * width))
-    # Headers (16 bytes) are drawn where a pixel is no more than two of them.
+    # Headers (16 bytes) are drawn where a pixel is no more than one of them:
+    # more would paint a heap of small blocks black.
     headers = scale <= HEADERS_SHOWN
     if headers:
         colours.append((0.0, 0.0, 0.0))
