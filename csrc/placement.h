@@ -18,8 +18,10 @@
  *               (placement_segregated.c)
  *   first-fit   the seed's: the first block big enough on one free list.
  *   next-fit    first fit resuming where the previous search stopped.
- *   best-fit    the smallest block big enough: walks the whole list.
- *               (the three: placement_list.c, over one shared list)
+ *               (the two: placement_list.c, over one shared list)
+ *   best-fit    the smallest block big enough, the newest of equal ones:
+ *               segregated fit's classes, each walked for the smallest.
+ *               (placement_segregated.c)
  */
 #ifndef HMM_PLACEMENT_H
 #define HMM_PLACEMENT_H
@@ -76,10 +78,10 @@ struct hmm_placement {
      * followed.  Set by the heap; kept across placement_init. */
     uintptr_t low, high;
     void (*on_corrupt)(struct hmm_placement *p, hmm_block *b);
-    /* first-fit, next-fit, best-fit: one doubly linked list, LIFO */
+    /* first-fit, next-fit: one doubly linked list, LIFO */
     hmm_block *list;
     hmm_block *rover;          /* next-fit: where the next search starts (NULL: the head) */
-    /* segregated: one LIFO list per class; a bit per non-empty class, and a
+    /* segregated, best-fit: one LIFO list per class; a bit per non-empty class, and a
      * bit per first level that has any */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[HMM_FL_COUNT];

@@ -1,5 +1,6 @@
 /*
- * placement_segregated.c - two-level segregated fit: O(1) placement.
+ * placement_segregated.c - two-level segregated fit: O(1) placement; and
+ * best fit, over the same size classes (at the end of the file).
  *
  * The idea is TLSF's (Masmano et al., "TLSF: a new dynamic memory allocator
  * for real-time systems", 2004).  Free blocks are filed by size in classes,
@@ -124,20 +125,20 @@ static void segregated_remove(hmm_placement *p, hmm_block *b)
         p->fl_bitmap &= ~((uint64_t)1 << c.fl);
 }
 
-/* The head of the first non-empty class at or above c, or NULL. */
-static hmm_block *first_from(const hmm_placement *p, size_class c)
+/* Move c to the first non-empty class at or above it; 0 if there is none. */
+static int first_class_from(const hmm_placement *p, size_class *c)
 {
-    uint32_t sl_map = p->sl_bitmap[c.fl] & (~0u << c.sl);
-    unsigned fl = c.fl;
+    uint32_t sl_map = p->sl_bitmap[c->fl] & (~0u << c->sl);
     if (!sl_map) {
         /* Nothing left on this level: the first non-empty level above. */
-        uint64_t fl_map = c.fl + 1 < HMM_FL_COUNT ? p->fl_bitmap & (~(uint64_t)0 << (c.fl + 1)) : 0;
+        uint64_t fl_map = c->fl + 1 < HMM_FL_COUNT ? p->fl_bitmap & (~(uint64_t)0 << (c->fl + 1)) : 0;
         if (!fl_map)
-            return NULL;
-        fl = (unsigned)__builtin_ctzll(fl_map);
-        sl_map = p->sl_bitmap[fl];
+            return 0;
+        c->fl = (unsigned)__builtin_ctzll(fl_map);
+        sl_map = p->sl_bitmap[c->fl];
     }
-    return p->classes[fl][__builtin_ctz(sl_map)];
+    c->sl = (unsigned)__builtin_ctz(sl_map);
+    return 1;
 }
 
 static hmm_block *segregated_find(hmm_placement *p, size_t size)
@@ -155,10 +156,76 @@ static hmm_block *segregated_find(hmm_placement *p, size_t size)
     size_t rounded = round_to_class(size);
     if (rounded < size)
         return NULL; /* no size_t is that big: nothing could fit */
-    hmm_block *found = first_from(p, class_of(rounded));
-    if (found)
-        placement_looked(p, found);
+    size_class c = class_of(rounded);
+    if (!first_class_from(p, &c))
+        return NULL;
+    hmm_block *found = p->classes[c.fl][c.sl];
+    placement_looked(p, found);
     return found;
+}
+
+/* The smallest block size class c can hold. */
+static size_t class_start(size_class c)
+{
+    if (c.fl == 0)
+        return (size_t)c.sl * HMM_ALIGNMENT;
+    unsigned log2 = c.fl + HMM_SMALL_SHIFT - 1;
+    return ((size_t)1 << log2) + ((size_t)c.sl << (log2 - HMM_SL_SHIFT));
+}
+
+/* Best fit's walk of class c: the smallest block of at least size bytes,
+ * and of those the first met, which is the newest (the lists are LIFO); or
+ * NULL.  A block of `floor` bytes ends the walk, as none after it can be
+ * smaller: size itself, or the class's start when every block fits.  A
+ * broken header ends it too, returned for the heap to report. */
+static hmm_block *smallest_in_class(hmm_placement *p, size_class c, size_t size, size_t floor)
+{
+    hmm_block *best = NULL;
+    size_t left = placement_most_blocks(p);
+    for (hmm_block *b = p->classes[c.fl][c.sl]; b; b = next_of(p, b)) {
+        if (!left--) { /* a cycle */
+            p->on_corrupt(p, b);
+            return NULL;
+        }
+        placement_looked(p, b);
+        if (!block_header_ok(b))
+            return b;
+        size_t have = block_size(b);
+        if (have < size || (best && have >= block_size(best)))
+            continue;
+        best = b;
+        if (have == floor)
+            break; /* nothing later fits better */
+    }
+    return best;
+}
+
+/*
+ * Best fit: the smallest free block big enough, and of equal ones the most
+ * recently freed.  That is the block a walk of one LIFO list of every free
+ * block would choose (placement_list.c's way, which best fit took before),
+ * found here without walking the blocks of the other sizes: every block of
+ * a higher class is bigger than any of a lower one, and each class's list
+ * keeps the order the one list would have.  So it walks size's own class
+ * (below 1 KiB a class is one size: its head fits exactly), and if nothing
+ * there fits, the first non-empty class above it.
+ */
+static hmm_block *best_fit_find(hmm_placement *p, size_t size)
+{
+    size_class c = class_of(size);
+    if (p->classes[c.fl][c.sl]) {
+        hmm_block *found = smallest_in_class(p, c, size, size);
+        if (found)
+            return found;
+    }
+    if (++c.sl == HMM_SL_COUNT) {
+        c.sl = 0;
+        if (++c.fl == HMM_FL_COUNT)
+            return NULL;
+    }
+    if (!first_class_from(p, &c))
+        return NULL;
+    return smallest_in_class(p, c, size, class_start(c));
 }
 
 static void segregated_each(const hmm_placement *p, int (*visit)(hmm_block *b, void *ctx), void *ctx)
@@ -203,6 +270,16 @@ const hmm_placement_ops segregated_placement = {
     .insert = segregated_insert,
     .remove = segregated_remove,
     .find = segregated_find,
+    .each = segregated_each,
+    .check = segregated_check,
+};
+
+/* Best fit files its blocks as segregated fit does: it differs in find. */
+const hmm_placement_ops best_fit_placement = {
+    .name = "best-fit",
+    .insert = segregated_insert,
+    .remove = segregated_remove,
+    .find = best_fit_find,
     .each = segregated_each,
     .check = segregated_check,
 };

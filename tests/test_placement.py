@@ -287,3 +287,54 @@ def test_segregated_with_many_free_blocks():
     assert h.check() == 0, h.check_report()
     assert h.stats()["free_blocks"] == len(free.size) + 1   # and the top
     assert grew and from_own_class and from_class_above
+
+
+def test_best_fit_with_many_free_blocks():
+    """8,000 holes, many of one size, freed in a random order.  Every
+    request gets the smallest free block big enough and, of equal ones, the
+    one freed last (a split's tail counts as freed when it is split off):
+    the block a walk of every free block would choose.  Best fit finds it
+    through the size classes, looking at a few blocks a request, not at the
+    thousands a walk would."""
+    rng = random.Random(2025)
+
+    def assorted():
+        pick = rng.random()
+        if pick < 0.5:
+            return rng.choice((24, 40, 100, 1000, 1500, 3000))   # equal sizes
+        if pick < 0.95:
+            return rng.randint(0, 4000)
+        return rng.randint(4000, 20000)
+
+    h = hmm.Heap(96 * MiB, policy="best-fit")
+    sizes = [block_size_for(assorted()) for _ in range(8000)]
+    order = list(range(len(sizes)))
+    rng.shuffle(order)
+    holes = make_holes(h, sizes, order)
+    size_at = {b.address: b.size for b in h.walk()}   # a hole may have taken 16 bytes more
+    freed = {}                                  # address -> (size, when freed)
+    for when, i in enumerate(order):
+        freed[holes[i]] = (size_at[holes[i]], when)
+    clock = len(order)
+
+    examined = h.stats()["examined_blocks"]
+    from_a_hole = 0
+    for i in range(3000):
+        n = assorted() if i % 20 else rng.randint(20000, 60000)  # some fit no hole
+        want = block_size_for(n)
+        fits = [(size, -when, address) for address, (size, when) in freed.items() if size >= want]
+        address = h.alloc(n)
+        if not fits:
+            assert address not in freed
+            continue
+        assert address == min(fits)[2], n
+        size, _ = freed.pop(address)
+        from_a_hole += 1
+        if size - want >= MIN_BLOCK:
+            freed[address + want] = (size - want, clock)   # the tail split off
+            clock += 1
+    assert h.check() == 0, h.check_report()
+    assert h.stats()["free_blocks"] == len(freed) + 1   # and the top
+    assert from_a_hole > 2500
+    looked = h.stats()["examined_blocks"] - examined
+    assert looked < 20 * 3000   # a walk: thousands of blocks a request
