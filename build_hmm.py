@@ -50,6 +50,7 @@ CORE_SOURCES = [
 BINDING_SOURCES = CORE_SOURCES + [
     "trace_read.c",
     "replay.c",
+    "list_index.c",
 ]
 # The preload library adds the OS source, the process heap and the libc names.
 PRELOAD_SOURCES = CORE_SOURCES + [

@@ -17,6 +17,10 @@
  * chooses the same block through segregated fit's size classes now
  * (placement_segregated.c).
  *
+ * A replay indexes the list (p->index, list_index.c): the walks below are
+ * then asked of the index, which finds the same block without walking,
+ * unless the replay is watching which blocks a walk looks at.
+ *
  * The links are sealed (block.h) and read through next_of/prev_of, which
  * check them before they are followed.  A search that meets a block whose
  * header is not sealed right returns it at once, whatever its size says,
@@ -33,6 +37,8 @@ static void list_insert(hmm_placement *p, hmm_block *b)
     if (p->list)
         set_prev(p->list, b);
     p->list = b;
+    if (p->index)
+        p->index->filed(p, b);
 }
 
 static void list_remove(hmm_placement *p, hmm_block *b)
@@ -51,6 +57,8 @@ static void list_remove(hmm_placement *p, hmm_block *b)
         p->list = next;
     if (next)
         set_prev(next, prev);
+    if (p->index)
+        p->index->unfiled(p, b);
 }
 
 /* The first block big enough in [from, to), or NULL.  A walk longer than
@@ -72,11 +80,15 @@ static hmm_block *first_between(hmm_placement *p, hmm_block *from, const hmm_blo
 
 static hmm_block *list_find_first(hmm_placement *p, size_t size)
 {
+    if (p->index && !p->seen)
+        return p->index->first(p, size);
     return first_between(p, p->list, NULL, size);
 }
 
 static hmm_block *list_find_next(hmm_placement *p, size_t size)
 {
+    if (p->index && !p->seen)
+        return p->index->next(p, size);
     hmm_block *start = p->rover ? p->rover : p->list;
     hmm_block *b = first_between(p, start, NULL, size);
     if (!b && start != p->list)
@@ -108,6 +120,8 @@ static unsigned list_check(const hmm_placement *p)
         rover_seen |= b == p->rover;
     }
     broken += !rover_seen; /* the rover points off the list */
+    if (p->index)
+        broken += p->index->check(p);
     return broken;
 }
 

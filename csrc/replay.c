@@ -3,6 +3,7 @@
 
 #include "heap.h"
 #include "hmm.h"
+#include "list_index.h"
 #include "source.h"
 #include "trace_format.h"
 
@@ -48,6 +49,9 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         to = calls->n;
     if (!calls->time_ms) /* no clock recorded: trim at once, as glibc does */
         h->trim_delay_ms = 0;
+    /* First and next fit: the same choices from an index of their list,
+     * kept for this run only (a checkpoint saves the heap between runs). */
+    int indexed = list_index_attach(&h->placement);
     for (uint64_t i = from; i < to; i++) {
         void *p = NULL;
         h->placement.seen_n = 0; /* hmm_replay_watch: this call's */
@@ -113,6 +117,8 @@ uint64_t hmm_replay(struct hmm_heap *h, const hmm_replay_calls *calls, uint64_t 
         }
         out->calls++;
     }
+    if (indexed)
+        list_index_detach(&h->placement);
     return to;
 }
 

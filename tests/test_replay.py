@@ -524,3 +524,76 @@ def test_pictures_change_nothing_global_and_show_inline_in_ipython(tmp_path, mon
     assert isinstance(figure, Figure) and backend() == before
     assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
     assert png.type_printers[Figure](figure)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _churn_trace(path, calls, seed):
+    """A program that keeps about a thousand blocks of mixed sizes live,
+    freeing and reallocating at random: a long free list, emptied and
+    refilled many times over (the list index compacts and grows)."""
+    rng = np.random.default_rng(seed)
+    w = TraceWriter()
+    w.thread(7)
+    live, address = [], 0x10000
+    for i in range(calls):
+        if live and (rng.random() < 0.45 or len(live) > 1500):
+            w.free(live.pop(int(rng.integers(len(live)))))
+            continue
+        size = int(rng.choice([24, 40, 72, 200, 1000, 5000])) if rng.random() < 0.6 \
+            else int(rng.integers(1, 3000))
+        if live and rng.random() < 0.1:
+            old = live.pop(int(rng.integers(len(live))))
+            live.append(w.realloc(old, size, address))
+        else:
+            live.append(w.malloc(size, address))
+        address += 8192
+    w.finish()
+    w.save(path)
+    return path
+
+
+def _replayed(trace, policy, walk=False, check=0):
+    """(placements, examined blocks, heap) of one hmm_replay run; `walk`:
+    watching which blocks are looked at, so that first and next fit walk
+    their list instead of asking its index."""
+    from hmm.heap import Heap, _load_core
+    core = _load_core()
+    ffi, lib = core.ffi, core.lib
+    calls, arrays = replay._columns(trace)
+    heap = Heap(64 << 20, policy=policy, maps=32 << 20, check=check, check_every=1)
+    seen = ffi.new("uint64_t[2]")
+    if walk:
+        lib.hmm_replay_watch(heap._heap, seen, 1)
+    block = np.zeros(len(trace), dtype=np.uint64)
+    placed = np.zeros(len(trace), dtype=np.uint64)
+    result = ffi.new("hmm_replay_result *")
+    lib.hmm_replay(heap._heap, calls, 0, len(trace), replay._pointer(ffi, block),
+                   replay._pointer(ffi, placed), ffi.NULL, result)
+    heap._raise_fault()
+    base = int(placed[placed != 0].min())
+    return np.where(placed != 0, placed - base, 0), heap.stats()["examined_blocks"], heap
+
+
+@pytest.mark.parametrize("policy", ["first-fit", "next-fit"])
+def test_the_list_index_chooses_what_the_walk_chooses(tmp_path, policy):
+    """A replay asks first and next fit's choices of an index of their list
+    (csrc/list_index.c) instead of walking it: every block lands where the
+    walk puts it, and the blocks the walk would have looked at are counted
+    to the block.  The walk is what a process runs, and what a replay runs
+    while it watches."""
+    t = Trace.load(_churn_trace(tmp_path / "churn.trace", 60_000, seed=11))
+    indexed, examined, heap = _replayed(t, policy)
+    walked, walk_examined, _ = _replayed(t, policy, walk=True)
+    assert heap.check() == 0, heap.check_report()
+    assert examined > 200_000              # long walks: the index had work to do
+    assert examined == walk_examined
+    assert np.array_equal(indexed, walked)
+
+
+@pytest.mark.parametrize("policy", ["first-fit", "next-fit"])
+def test_the_list_index_agrees_with_the_list_after_every_call(tmp_path, policy):
+    """Check mode checks the heap after every call of the replay, and the
+    check counts the index's disagreements with the list (its slots in the
+    list's order, sizes, counts, maxima) as broken invariants."""
+    t = Trace.load(_churn_trace(tmp_path / "churn.trace", 4_000, seed=12))
+    _, examined, heap = _replayed(t, policy, check=2)   # a broken invariant raises HeapError
+    assert examined > 0 and heap.check() == 0
