@@ -22,12 +22,13 @@
  * Above the slots, the largest size in each group of 64 slots, and in each
  * group of 64 groups (4096 slots): a search for the highest slot at or
  * below s holding at least n bytes skips every group whose largest is
- * smaller.  A bit per live slot, and a count per 4096, give how many live
- * slots lie above a slot: the blocks the walk would have looked at.
+ * smaller.  A bit per live slot, and a count per group and per super
+ * group, give how many live slots lie between two slots: the blocks the
+ * walk would have looked at.
  * Taking a block out finds its slot through a hash map from its address.
  * When the slots run out, the live ones move down to 0, 1, 2, ... in
  * place, if at most half of the slots are live; else the index is built
- * anew from the list itself, with room for four times its blocks.  Either
+ * anew from the list itself, with room for twice its blocks.  Either
  * is O(slots), and comes after at least slots / 2 blocks were filed: O(1)
  * a call, spread out.
  *
@@ -36,8 +37,9 @@
  * stop, a block whose header is broken, cannot happen in a replay: no
  * program writes into a simulated heap's free blocks.  A replay that
  * watches which blocks are looked at (hmm_replay_watch) walks instead.
- * Memory comes from malloc: this file is built into the Python binding
- * only, never into the preload library.
+ * Memory comes from malloc (this file is built into the Python binding
+ * only, never into the preload library), and a thread keeps the last
+ * index's memory for its next replay.
  */
 #include "list_index.h"
 
