@@ -30,8 +30,11 @@ uintptr_t hmm_secret;
 
 void heap_seed_secret(uint64_t seed)
 {
-    if (!hmm_secret)
-        hmm_secret = (uintptr_t)((seed ^ (seed >> 29)) * 0xbf58476d1ce4e5b9ull) | 1;
+    /* Heaps made at once on two threads (replays run side by side) must
+     * not each set a secret of their own: the first one set stays. */
+    uintptr_t unset = 0;
+    uintptr_t secret = (uintptr_t)((seed ^ (seed >> 29)) * 0xbf58476d1ce4e5b9ull) | 1;
+    __atomic_compare_exchange_n(&hmm_secret, &unset, secret, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* Placement found a free block whose links were overwritten. */

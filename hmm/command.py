@@ -386,7 +386,7 @@ def _replay(argv):
               file=sys.stderr)
         return 2
     over_time = bool(args.over_time or args.timelines)   # the pictures' history from the same replay
-    replays = [replay.replay(trace, name, history=over_time) for name in names]
+    replays = replay.replay_all(trace, names, history=over_time)
     print(f"{len(trace):,} calls of {trace.path} replayed on a simulated heap:")
     print(replay.table(replays))
     # --where and --picture: at each policy's peak, or at the call asked for.

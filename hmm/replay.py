@@ -14,6 +14,7 @@ under the policy it ran with gets every heap block at the offset it had in
 the process.  What differs otherwise: no thread caches, one heap for all
 threads, and mappings at addresses of their own.
 """
+import os
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -314,14 +315,15 @@ def _grown(array, size):
     return array if array is not None and array.nbytes >= size else np.empty(size * 5 // 4, dtype=np.uint8)
 
 
-def replay(trace, policy="segregated", size=None, history=False):
+def replay(trace, policy="segregated", size=None, history=False, columns=None):
     """Replay the whole trace under `policy`; a Replay with its figures.
 
     `size`: the simulated address space, in bytes; by default 64 MiB,
     doubled until no allocation is refused (up to 64 GiB).  `history`:
     also keep what hmm.heap_pictures draws over time (from this replay:
-    the pictures need not replay again)."""
-    calls, arrays = _columns(trace)
+    the pictures need not replay again).  `columns`: the trace's
+    _columns(), when replays share them."""
+    calls, arrays = columns or _columns(trace)
     size = size or START_BYTES
     while True:
         run = _PeakKeeper(calls, policy, size, sizes=history).run()
@@ -352,10 +354,29 @@ def replay(trace, policy="segregated", size=None, history=False):
     return r
 
 
-def replay_all(trace, policies=None, history=False):
-    """A Replay per policy (all of them, the default first, by default)."""
-    from . import POLICIES
-    return [replay(trace, policy, history=history) for policy in (policies or POLICIES)]
+def replay_all(trace, policies=None, history=False, workers=None):
+    """A Replay per policy (all of them, the default first, by default), in
+    that order.  They run side by side, `workers` at a time (by default one
+    per core the process may use): each heap is its own, and the C loop
+    and numpy let go of Python's lock, so two cores replay two policies at
+    once.  Each replay's calls a second are then measured while another
+    runs: benchmarks/replay_speed.py measures them one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import POLICIES, trace_report
+    policies = list(policies or POLICIES)
+    # What the replays share, made once, here, before the threads start.
+    columns = _columns(trace)
+    if history:
+        trace_report.blocks(trace)
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(workers or 1, len(policies)))
+    if workers == 1:
+        return [replay(trace, policy, history=history, columns=columns) for policy in policies]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda policy: replay(trace, policy, history=history, columns=columns),
+                             policies))
 
 
 def table(replays):

@@ -65,10 +65,11 @@ def render(trace, policies=None, top=10, progress=None):
 
     summary = trace_report.summarize(trace, top=top)
     leaks = trace_report.find_leaks(trace)
+    names = list(policies or _all_policies())
     replays = []
-    for name in policies or _all_policies():
-        say(f"replaying under {name}...")
-        replays.append(replay.replay(trace, name, history=True))   # the pictures' too
+    if names:
+        say(f"replaying under {', '.join(names)}...")
+        replays = replay.replay_all(trace, names, history=True)   # the pictures' too
     sections = [_summary_section(summary), _leaks_section(leaks, top)]
     if replays:
         sections.append(_policies_section(replays))

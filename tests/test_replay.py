@@ -597,3 +597,18 @@ def test_the_list_index_agrees_with_the_list_after_every_call(tmp_path, policy):
     t = Trace.load(_churn_trace(tmp_path / "churn.trace", 4_000, seed=12))
     _, examined, heap = _replayed(t, policy, check=2)   # a broken invariant raises HeapError
     assert examined > 0 and heap.check() == 0
+
+
+def test_policies_replayed_side_by_side_give_what_one_at_a_time_gives(tmp_path):
+    """replay_all runs the policies on threads (two cores replay two at
+    once): the same figures, heaps and order as one after the other."""
+    t = Trace.load(_churn_trace(tmp_path / "churn.trace", 20_000, seed=13))
+    alone = replay.replay_all(t, workers=1, history=True)
+    together = replay.replay_all(t, workers=4, history=True)
+    assert [r.policy for r in together] == list(hmm.POLICIES)
+    for a, b in zip(alone, together):
+        assert (a.policy, a.peak_heap_size, a.peak_in_use, a.examined, a.peak_footprint_call) == \
+               (b.policy, b.peak_heap_size, b.peak_in_use, b.examined, b.peak_footprint_call)
+        assert a.free_at_peak == b.free_at_peak
+        assert np.array_equal(a.history.image, b.history.image)
+        assert b.heap.check() == 0, b.heap.check_report()
