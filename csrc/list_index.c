@@ -60,6 +60,8 @@ extern const hmm_placement_ops first_fit_placement, next_fit_placement;
 typedef struct list_index {
     hmm_list_index hooks;  /* first: placement_list.c sees this part */
     size_t bytes;          /* of this allocation: the struct and its arrays */
+    const hmm_placement *owner; /* detached: the list it still describes, ... */
+    uint64_t owner_hash;   /* ... while the list's history hash is this */
     uint64_t slots;        /* room, a multiple of GROUP */
     uint64_t groups, supers; /* slots / GROUP; groups / GROUP rounded up */
     uint64_t next;         /* the slot the next block filed gets */
@@ -290,9 +292,12 @@ static hmm_block *index_first(hmm_placement *p, size_t size);
 static hmm_block *index_next(hmm_placement *p, size_t size);
 static void index_free(list_index *ix);
 
-/* The memory of the last index dropped on this thread, kept for the next
- * one: a replay attaches an index for each stretch of calls it runs, and
- * fresh memory would be faulted in and zeroed by the kernel every time. */
+/* The last index detached on this thread.  A replay attaches an index for
+ * each stretch of calls it runs: when the next stretch is of the same heap
+ * and nothing has touched its list since (its history hash, placement.h,
+ * is the same), the index is taken back as it is; else its memory is
+ * reused, as fresh memory would be faulted in and zeroed by the kernel
+ * every time. */
 static __thread list_index *spare;
 #define SPARE_MOST ((size_t)64 << 20)
 
@@ -372,18 +377,14 @@ static list_index *index_build(const hmm_placement *p)
     return ix;
 }
 
-/* Keep ix's memory as this thread's spare (the larger of two), or free it. */
+/* ix becomes this thread's spare (the one before is freed), unless it is
+ * too big to keep. */
 static void index_free(list_index *ix)
 {
-    if (!ix)
-        return;
-    if (spare && spare->bytes >= ix->bytes) {
-        free(ix);
-        return;
-    }
-    free(spare);
-    spare = ix->bytes <= SPARE_MOST ? ix : NULL;
-    if (!spare)
+    if (spare != ix)
+        free(spare);
+    spare = ix && ix->bytes <= SPARE_MOST ? ix : NULL;
+    if (ix && !spare)
         free(ix);
 }
 
@@ -391,14 +392,26 @@ int list_index_attach(hmm_placement *p)
 {
     if (p->index || (p->ops != &first_fit_placement && p->ops != &next_fit_placement))
         return 0;
-    list_index *ix = index_build(p);
+    list_index *ix;
+    if (spare && spare->owner == p && spare->owner_hash == p->list_hash) {
+        ix = spare; /* the list is as this index left it */
+        spare = NULL;
+        ix->owner = NULL; /* attached, it follows the list again */
+    } else {
+        ix = index_build(p);
+    }
     p->index = ix ? &ix->hooks : NULL;
     return ix != NULL;
 }
 
 void list_index_detach(hmm_placement *p)
 {
-    index_free((list_index *)p->index);
+    list_index *ix = (list_index *)p->index;
+    if (ix) {
+        ix->owner = p;
+        ix->owner_hash = p->list_hash;
+    }
+    index_free(ix);
     p->index = NULL;
 }
 

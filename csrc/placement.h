@@ -97,6 +97,9 @@ struct hmm_placement {
     hmm_block *list;
     hmm_block *rover;          /* next-fit: where the next search starts (NULL: the head) */
     hmm_list_index *index;     /* a replay's index of the list, while it runs; else NULL */
+    uint64_t list_hash;        /* a hash of the list's inserts and removes, in order: the
+                                * same list history, the same hash (an index kept between
+                                * two stretches of a replay checks that it still fits) */
     /* segregated, best-fit: one LIFO list per class; a bit per non-empty class, and a
      * bit per first level that has any */
     uint64_t fl_bitmap;

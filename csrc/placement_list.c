@@ -30,8 +30,15 @@
 
 #include <stddef.h>
 
+/* One more insert (0) or remove (1) of b in the list's history hash. */
+static void list_history(hmm_placement *p, const hmm_block *b, uintptr_t removed)
+{
+    p->list_hash = (p->list_hash + ((uintptr_t)b | removed)) * 0x9E3779B97F4A7C15ull;
+}
+
 static void list_insert(hmm_placement *p, hmm_block *b)
 {
+    list_history(p, b, 0);
     set_prev(b, NULL);
     set_next(b, p->list);
     if (p->list)
@@ -57,6 +64,7 @@ static void list_remove(hmm_placement *p, hmm_block *b)
         p->list = next;
     if (next)
         set_prev(next, prev);
+    list_history(p, b, 1);
     if (p->index)
         p->index->unfiled(p, b);
 }

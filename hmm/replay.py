@@ -451,7 +451,8 @@ def picture(trace, replays, path=None):
 
 EXPLAIN_LOOKED = 12            # explain() lists this many of the free blocks a policy looked at
 LOOKED_KEPT = 1 << 16          # looked_at() keeps this many
-CHECKPOINT_SECONDS = 0.25      # a replayed heap saves a checkpoint every this long of replaying
+CHECKPOINT_SECONDS = 0.25      # a replayed heap saves a checkpoint every this long of replaying,
+CHECKPOINT_SHARE = 0.2        # or longer, so that saving them takes at most this share of it
 CHECKPOINT_BYTES = 1 << 30     # the most its checkpoints may take together
 CHUNK_SECONDS = 0.02           # about how long one C call of the replay runs, ...
 CHUNK_MOST = 1 << 16           # ... and the most calls it replays: a list policy's walks can
@@ -472,7 +473,9 @@ class ReplayedHeap:
     Going forward replays the calls in between (the C loop, millions a
     second).  On the way it saves checkpoints: copies of the simulated
     heap (its buffer up to the break, and its mappings), one after every
-    CHECKPOINT_SECONDS of replaying.  Going back restores the last
+    CHECKPOINT_SECONDS of replaying (or more, where a big heap takes long
+    to compress: saving costs at most CHECKPOINT_SHARE of the time spent
+    replaying).  Going back restores the last
     checkpoint before the call and replays from there, so that any seek
     replays at most that long (and restores one checkpoint)."""
 
@@ -488,6 +491,7 @@ class ReplayedHeap:
         self._checkpoints = {}                        # call -> (heap state, replay result, live calls)
         self._checkpoint_bytes = 0
         self._since_checkpoint = 0.0                  # seconds replayed since the last checkpoint
+        self._save_seconds = 0.0                      # what saving the last one took
         self._chunk = 4096                            # calls a C call replays
         self._restart()
 
@@ -520,7 +524,8 @@ class ReplayedHeap:
                                        CHUNK_MOST))
             self.position = stop
             self._since_checkpoint += took
-            if self._since_checkpoint >= CHECKPOINT_SECONDS and stop > max(self._checkpoints, default=0):
+            every = max(CHECKPOINT_SECONDS, self._save_seconds / CHECKPOINT_SHARE)
+            if self._since_checkpoint >= every and stop > max(self._checkpoints, default=0):
                 self._save()
         return self
 
@@ -536,6 +541,7 @@ class ReplayedHeap:
         the zeros of payloads that a replay never writes: 11 MiB of heap
         are some 0.6 MiB, in a twentieth of a second), the replay's
         figures so far, and the blocks live now."""
+        started = time.perf_counter()
         lib, ffi = _load_core().lib, _load_core().ffi
         state = np.empty(lib.hmm_replay_state_size(self.heap._heap), dtype=np.uint8)
         lib.hmm_replay_state_save(self.heap._heap, ffi.cast("void *", state.ctypes.data))
@@ -544,6 +550,7 @@ class ReplayedHeap:
         self._checkpoints[self.position] = saved
         self._checkpoint_bytes += len(saved[0]) + live.nbytes
         self._since_checkpoint = 0.0
+        self._save_seconds = time.perf_counter() - started
         # Over the budget: keep every other one (the seeks get twice as long).
         while self._checkpoint_bytes > CHECKPOINT_BYTES and len(self._checkpoints) > 1:
             kept = dict(list(sorted(self._checkpoints.items()))[1::2])
