@@ -241,15 +241,17 @@ def test_a_replayed_heap_to_look_around_in(hmm_run_bin, tmp_path, compile_c):
     assert (tmp_path / "now.png").read_bytes()[:4] == b"\x89PNG" and figure is not None
 
 
-@pytest.mark.parametrize("policy", ["segregated", "next-fit"])
+@pytest.mark.parametrize("policy", ["segregated", "first-fit", "next-fit"])
 def test_checkpoints_give_back_the_heap_a_replay_from_the_start_gives(hmm_run_bin, tmp_path,
                                                                      support, monkeypatch, policy):
     """Seeks through checkpoints (one after every few milliseconds of
     replaying here, so that there are dozens): at every call visited, back
     and forth, the same blocks at the same offsets, the same stats and the
     same figures as a replay of the calls from the start; next fit's rover
-    included."""
+    included, and first and next fit's list index, which a stretch of calls
+    takes over from the one before only if the list is as it left it."""
     monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.002)
+    monkeypatch.setattr(replay, "CHECKPOINT_SHARE", 1e9)    # however long saving takes
     monkeypatch.setattr(replay, "CHUNK_MOST", 2048)
     t = _python_trace(hmm_run_bin, support, tmp_path, "import json\nfor i in range(300): "
                       "x = json.dumps([{'k': [j] * (i % 40)} for j in range(i)])")
