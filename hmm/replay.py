@@ -599,16 +599,28 @@ class ReplayedHeap:
 
     def explain(self, address):
         """What lies at `address` now: the block, and for one in use the call
-        that placed it and where the program made that call."""
+        that placed it and where the program made that call; for a free
+        one, the last block placed in it and the call that freed that."""
         for start, size, used, call in self.blocks():
             if start - 16 <= address < start - 16 + size:
                 break
         else:
             return f"0x{address:x}: not in the heap after call {self.position:,}"
-        if not used:
-            return (f"0x{address:x}: in a free block of {size:,} bytes at 0x{start:x} "
-                    f"after call {self.position:,}")
         t = self.trace
+        if not used:
+            text = (f"0x{address:x}: in a free block of {size:,} bytes at 0x{start:x} "
+                    f"after call {self.position:,}")
+            # The last block placed in it, and the call that freed that.
+            placed = self._placed[:self.position]
+            inside = np.flatnonzero((placed >= start) & (placed < start - 16 + size))
+            ended = int(t.freed_by[inside[-1]]) if len(inside) else -1
+            if 0 <= ended < self.position:
+                last = int(inside[-1])
+                text += (f"\n  the last block placed in it was call {last:,}'s, "
+                         f"{t.tag_name(t.tag[last])}({int(t.size[last]):,}), at "
+                         f"0x{int(placed[last]):x}; call {ended:,}, {t.tag_name(t.tag[ended])}, "
+                         f"freed it")
+            return text
         lines = [f"0x{address:x}: in the block at 0x{start:x} ({size:,} bytes) that call "
                  f"{call:,}, {t.tag_name(t.tag[call])}({int(t.size[call]):,}), placed under "
                  f"{self.policy}"]

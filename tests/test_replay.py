@@ -235,6 +235,12 @@ def test_a_replayed_heap_to_look_around_in(hmm_run_bin, tmp_path, compile_c):
     text = r.explain(names[leak][0] + 100)
     assert f"call {leak:,}, calloc(1,536)" in text and "leak_table" in text, text
     assert "free block" in r.explain(next(b[0] for b in r.blocks() if not b[2]))
+    # A free block says which call's block was there last, and which call freed it.
+    freed = next(call for call in range(len(t)) if 0 <= t.freed_by[call] < middle
+                 and t.tag_name(t.tag[t.freed_by[call]]) == "free")
+    r.goto(int(t.freed_by[freed]) + 1)
+    text = r.explain(int(r._placed[freed]))
+    assert "free block" in text and f"call {int(t.freed_by[freed]):,}, free, freed it" in text, text
     peak = r.peak().position
     assert peak == r.figures().peak_footprint_call + 1
     figure = r.picture(tmp_path / "now.png")
