@@ -9,8 +9,9 @@ programs" (with the thread caches off, as there), prints that section's
 table (each policy's footprint at its peak, fragmentation, blocks examined
 per allocation), then for each program:
   * replays it under every policy: calls a second in the replay loop (the
-    goal: at least 5 million under each), and free blocks examined per
-    allocation, which is what the list policies' speed follows;
+    goal: at least 5 million under each, one policy at a time), and free
+    blocks examined per allocation (first and next fit's count what their
+    walk passes; a replay finds where it stops through an index);
   * seeks a replayed heap (segregated fit, and best fit) to random calls
     after a first pass: the slowest seek (the goal: at most 1 s for a
     10-million-call trace);
