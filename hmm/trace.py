@@ -394,7 +394,13 @@ class Trace:
         before, after = x < x_anchor[0], x > x_anchor[-1]
         y[before] = y_anchor[0] + (x[before] - x_anchor[0]) * rate
         y[after] = y_anchor[-1] + (x[after] - x_anchor[-1]) * rate
-        return np.int64(ns[0]) + np.round(y).astype(np.int64)
+        # In place where it can be: ten million calls make 80 MB arrays,
+        # and each new one is memory the kernel must hand over zeroed.
+        del x
+        np.round(y, out=y)
+        result = y.astype(np.int64)
+        result += np.int64(ns[0])
+        return result
 
     # ---- blocks ------------------------------------------------------------
 
