@@ -273,7 +273,7 @@ def test_checkpoints_give_back_the_heap_a_replay_from_the_start_gives(hmm_run_bi
     rng = np.random.default_rng(5)
     for target in rng.integers(0, len(t), 12).tolist():
         r.goto(target)
-        fresh = t.replay(policy)
+        fresh = t.replay(policy, first_pass=False)
         fresh._checkpoints.clear()
         monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 1e9)   # no checkpoints: from the start
         fresh.goto(target)
@@ -620,3 +620,20 @@ def test_policies_replayed_side_by_side_give_what_one_at_a_time_gives(tmp_path):
         assert a.free_at_peak == b.free_at_peak
         assert np.array_equal(a.history.image, b.history.image)
         assert b.heap.check() == 0, b.heap.check_report()
+
+
+def test_trace_replay_makes_its_first_pass_up_front(tmp_path, monkeypatch):
+    """trace.replay() replays every call once, saving checkpoints along the
+    way, and leaves the heap before the first call: every seek after it
+    replays from a checkpoint, not from the start."""
+    monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.0)    # one after every stretch
+    monkeypatch.setattr(replay, "CHECKPOINT_SHARE", 1e9)
+    t = Trace.load(_churn_trace(tmp_path / "churn.trace", 20_000, seed=14))
+    r = t.replay("next-fit")
+    assert r.position == 0 and not [b for b in r.blocks() if b[2]]
+    assert len(r._checkpoints) >= 3 and max(r._checkpoints) <= len(t)
+    lazy = t.replay("next-fit", first_pass=False)
+    assert lazy.position == 0 and not lazy._checkpoints
+    def offsets(heap):
+        return [(a - heap.heap.address, size, used, call) for a, size, used, call in heap.blocks()]
+    assert offsets(r.goto(15_000)) == offsets(lazy.goto(15_000))
