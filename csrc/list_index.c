@@ -187,8 +187,9 @@ static int64_t group_scan(const list_index *ix, uint64_t g, uint64_t from, uint6
     return -1;
 }
 
-/* The highest slot at or below `from` (-1: none) whose block holds at
- * least `want` bytes, or -1: where a walk from that slot's block stops. */
+/* The highest slot at or below `from` (which may be -1) whose block holds
+ * at least `want` bytes, or -1 if none does: the slot where a walk from
+ * `from`'s block stops. */
 static int64_t highest_fit(const list_index *ix, int64_t from, uint64_t want)
 {
     if (from < 0)
