@@ -32,6 +32,7 @@ HEADERS_SHOWN = 16          # the heap map draws headers at up to this many byte
 OVER_TIME_COLUMNS = 1200    # calls along the heap over time: one column a run of calls
 OVER_TIME_ROWS = 480        # addresses up it
 TIMELINE_POINTS = 2000      # points a curve
+IMAGE_CHUNK = 1 << 20       # blocks the heap over time adds up at a time
 
 PAST = -1.0                 # a cell of the heap over time past the break (else: the share in use)
 
@@ -264,24 +265,29 @@ class History:
         columns, rows = OVER_TIME_COLUMNS, OVER_TIME_ROWS
         n = len(trace)
         b = trace_report.blocks(trace)
-        where = placed[b.call].astype(np.int64)
-        keep = (where != 0) & (where < maps)     # in the heap (mappings are drawn as the heap's size is not)
-        offset = where[keep] - start
-        size = np.maximum(b.size[keep], 1)
-        x0 = _columns_of(b.call[keep], n, columns)
-        # A block is in use from its call up to its end: to the column
-        # where that falls, rounded up (live at the end: to the last).
-        x1 = np.maximum(-(-b.end[keep] * columns // max(n, 1)), x0 + 1).clip(1, columns)
-        y0 = (offset * rows // span).clip(0, rows - 1)
-        y1 = np.maximum(-(-(offset + size) * rows // span), y0 + 1).clip(1, rows)
         # Each block is a rectangle of cells, weighted by its bytes in each
-        # row: add them all at once, as the corners of a difference array
-        # summed up both ways.
-        weight = size / (y1 - y0)
-        corners = np.zeros((rows + 1) * (columns + 1))
+        # row: add them all up as the corners of a difference array summed
+        # up both ways.  A chunk of blocks at a time: ten million calls'
+        # temporaries at once are hundreds of MB a policy, fresh memory
+        # that the kernel must zero, where a chunk's are reused.
         width = columns + 1
-        for ys, xs, sign in ((y0, x0, 1), (y0, x1, -1), (y1, x0, -1), (y1, x1, 1)):
-            corners += sign * np.bincount(ys * width + xs, weights=weight, minlength=len(corners))
+        corners = np.zeros((rows + 1) * width)
+        for lo in range(0, len(b.call), IMAGE_CHUNK):
+            part = slice(lo, lo + IMAGE_CHUNK)
+            where = placed[b.call[part]].astype(np.int64)
+            keep = (where != 0) & (where < maps)   # in the heap (mappings are drawn as the heap's size is not)
+            offset = where[keep] - start
+            size = np.maximum(b.size[part][keep], 1)
+            x0 = _columns_of(b.call[part][keep], n, columns)
+            # A block is in use from its call up to its end: to the column
+            # where that falls, rounded up (live at the end: to the last).
+            x1 = np.maximum(-(-b.end[part][keep] * columns // max(n, 1)), x0 + 1).clip(1, columns)
+            y0 = (offset * rows // span).clip(0, rows - 1)
+            y1 = np.maximum(-(-(offset + size) * rows // span), y0 + 1).clip(1, rows)
+            weight = size / (y1 - y0)
+            cells = np.concatenate((y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1))
+            signed = np.concatenate((weight, -weight, -weight, weight))
+            corners += np.bincount(cells, weights=signed, minlength=len(corners))
         used = corners.reshape(rows + 1, width).cumsum(axis=0).cumsum(axis=1)[:rows, :columns]
         # The share of each cell's bytes in use; past the break, PAST.
         image = np.clip(used / (span / rows), 0.0, 1.0)

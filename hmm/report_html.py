@@ -29,6 +29,7 @@ import html
 import io
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 from . import __version__, trace_export, trace_report
 from .symbols import frame_label, frame_text
@@ -63,13 +64,19 @@ def render(trace, policies=None, top=10, progress=None):
     _need_matplotlib()
     from . import replay
 
-    summary = trace_report.summarize(trace, top=top)
-    leaks = trace_report.find_leaks(trace)
-    names = list(policies or _all_policies())
-    replays = []
-    if names:
-        say(f"replaying under {', '.join(names)}...")
-        replays = replay.replay_all(trace, names, history=True)   # the pictures' too
+    # The summary and the leaks are written while the policies replay: they
+    # wait on addr2line much of the time.  Both need the trace's blocks:
+    # made once, first.
+    trace_report.blocks(trace)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reports = pool.submit(lambda: (trace_report.summarize(trace, top=top),
+                                       trace_report.find_leaks(trace)))
+        names = list(policies or _all_policies())
+        replays = []
+        if names:
+            say(f"replaying under {', '.join(names)}...")
+            replays = replay.replay_all(trace, names, history=True)   # the pictures' too
+        summary, leaks = reports.result()
     sections = [_summary_section(summary), _leaks_section(leaks, top)]
     if replays:
         sections.append(_policies_section(replays))
