@@ -15,6 +15,7 @@ the process.  What differs otherwise: no thread caches, one heap for all
 threads, and mappings at addresses of their own.
 """
 import os
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -247,6 +248,28 @@ def blocks_of(trace, policy="segregated", size=None):
     return heap, placed, sizes
 
 
+_scratch = threading.local()   # .pool: {name: array}, while replay_all runs on this thread
+
+
+def _scratch_array(name, n):
+    """A zeroed uint64 array of n entries.  While replay_all runs, in the
+    memory the thread's previous replay used for `name`: fresh memory is
+    zeroed by the kernel a page at a time as the replay first writes it,
+    and for ten million calls that is 80 MB an array, three arrays a
+    policy, which cost more than the replay itself on a busy machine.  (So
+    a replay's arrays must not outlive it: nothing it returns keeps them.)"""
+    pool = getattr(_scratch, "pool", None)
+    if pool is None:
+        return np.zeros(n, dtype=np.uint64)
+    kept = pool.get(name)
+    if kept is None or len(kept) < n:
+        pool[name] = kept = np.zeros(n, dtype=np.uint64)
+        return kept
+    array = kept[:n]
+    array.fill(0)
+    return array
+
+
 class _PeakKeeper:
     """Replays a whole trace in chunks and keeps a copy of the heap as it
     was before the chunk in which its footprint last reached a new peak:
@@ -262,9 +285,9 @@ class _PeakKeeper:
         self.calls = calls
         self.heap = Heap(size, policy=policy, maps=size // 2)
         n = max(1, calls.n)
-        self.blocks = np.zeros(n, dtype=np.uint64)
-        self.placed = np.zeros(n, dtype=np.uint64)
-        self.sizes = np.zeros(n, dtype=np.uint64) if sizes else None
+        self.blocks = _scratch_array("blocks", n)
+        self.placed = _scratch_array("placed", n)
+        self.sizes = _scratch_array("sizes", n) if sizes else None
         self.result = self.ffi.new("hmm_replay_result *")
         self.peak_state, self.peak_from = None, 0   # the heap before the peak's chunk, and its call
 
@@ -379,11 +402,21 @@ def replay_all(trace, policies=None, history=False, workers=None):
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(workers or 1, len(policies)))
+
+    def one(policy):
+        # The thread's replays share their arrays; a worker's go with it,
+        # and the caller's thread drops its own at the end.
+        if getattr(_scratch, "pool", None) is None:
+            _scratch.pool = {}
+        return replay(trace, policy, history=history, columns=columns)
+
     if workers == 1:
-        return [replay(trace, policy, history=history, columns=columns) for policy in policies]
+        try:
+            return [one(policy) for policy in policies]
+        finally:
+            _scratch.pool = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda policy: replay(trace, policy, history=history, columns=columns),
-                             policies))
+        return list(pool.map(one, policies))
 
 
 def table(replays):
