@@ -119,14 +119,6 @@ class Replay:
                 f"{self.ns_per_call:.0f} ns a call")
 
 
-def _milliseconds(trace):
-    """Each call's time in ms since the trace began, as uint64, made in
-    one array (ten million calls: 80 MB a temporary)."""
-    ms = np.subtract(trace.ns, np.int64(trace.start_ns))
-    np.floor_divide(ms, 1_000_000, out=ms)
-    return ms.view(np.uint64)
-
-
 def _columns(trace):
     """The trace's calls as hmm_replay_calls, and the arrays behind it."""
     core = _load_core()
@@ -139,7 +131,7 @@ def _columns(trace):
         "frees": np.ascontiguousarray(trace.frees, dtype=np.int64),
         # The program's clock, for the heap's trim delay (a heap that grows
         # again soon after a trim keeps its top for HMM_TRIM_DELAY ms).
-        "time_ms": _milliseconds(trace) if len(trace) else np.zeros(1, dtype=np.uint64),
+        "time_ms": trace.milliseconds().view(np.uint64) if len(trace) else np.zeros(1, dtype=np.uint64),
     }
     calls = ffi.new("hmm_replay_calls *")
     calls.n = len(trace)

@@ -34,6 +34,7 @@ import numpy as np
 
 from .heap import _load_core
 
+CLOCK_CHUNK = 1 << 20   # calls whose times milliseconds() converts at a time
 COLUMNS = ("time", "thread", "tag", "stack", "size", "alignment", "ptr", "ret", "result")
 _DTYPES = {"time": np.uint64, "thread": np.uint32, "tag": np.uint8, "stack": np.uint32,
            "size": np.uint64, "alignment": np.uint64, "ptr": np.uint64, "ret": np.uint64,
@@ -369,6 +370,20 @@ class Trace:
         else:
             ns = self._ticks_to_ns(self.time[calls])
         return (ns - np.int64(self.start_ns)) / 1e9
+
+    def milliseconds(self):
+        """Each call's time in whole milliseconds since the start (int64;
+        the replay's clock for the heap's trim delay).  Made a chunk of
+        calls at a time, without `ns` for all of them: for ten million
+        calls that would be 80 MB more, and its temporaries hundreds."""
+        n = len(self)
+        ms = np.empty(n, dtype=np.int64)
+        start = np.int64(self.start_ns)
+        for lo in range(0, n, CLOCK_CHUNK):
+            part = slice(lo, lo + CLOCK_CHUNK)
+            ns = self._ns[part] if self._ns is not None else self._ticks_to_ns(self.time[part])
+            np.floor_divide(ns - start, 1_000_000, out=ms[part])
+        return ms
 
     def _ticks_to_ns(self, ticks):
         tsc, ns = self.clocks
