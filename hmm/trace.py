@@ -504,9 +504,9 @@ class Trace:
         picture, and the whole replay's figures), before the first call.
 
         `first_pass`: replay every call once first, saving checkpoints on
-        the way, so that any goto() after takes at most a checkpoint's
-        stretch (about a second for ten million calls here, at the
-        replay's speed, and then a fraction of a second a seek)."""
+        the way, so that any goto() after replays at most a checkpoint's
+        stretch (for ten million calls: a first pass of one or two
+        seconds here, then under a second a seek)."""
         from .replay import ReplayedHeap
         heap = ReplayedHeap(self, policy)
         if first_pass:
