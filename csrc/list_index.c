@@ -70,7 +70,8 @@ typedef struct list_index {
     hmm_block **block;     /* [slots]: a live slot's block */
     uint64_t *live_bits;   /* [groups]: a bit per live slot */
     uint64_t *group_max;   /* [groups]: the largest size in the group */
-    uint32_t *group_live;  /* [groups]: its live slots */
+    uint32_t *group_live;  /* [groups]: its live slots (the popcount of its bits, kept:
+                            * without -mpopcnt a popcount is a call into libgcc) */
     uint64_t *super_max;   /* [supers]: the largest size in the super group */
     uint64_t *super_live;  /* [supers]: its live slots */
     uint32_t *table;       /* the hash map: live slots, found by their block's
@@ -291,7 +292,7 @@ static void index_filed(hmm_placement *p, hmm_block *b);
 static void index_unfiled(hmm_placement *p, hmm_block *b);
 static hmm_block *index_first(hmm_placement *p, size_t size);
 static hmm_block *index_next(hmm_placement *p, size_t size);
-static void index_free(list_index *ix);
+static void index_drop(list_index *ix);
 
 /* The last index detached on this thread.  A replay attaches an index for
  * each stretch of calls it runs: when the next stretch is of the same heap
@@ -378,9 +379,9 @@ static list_index *index_build(const hmm_placement *p)
     return ix;
 }
 
-/* ix becomes this thread's spare (the one before is freed), unless it is
- * too big to keep. */
-static void index_free(list_index *ix)
+/* Done with ix: it becomes this thread's spare (the one before is freed),
+ * unless it is too big to keep. */
+static void index_drop(list_index *ix)
 {
     if (spare != ix)
         free(spare);
@@ -412,7 +413,7 @@ void list_index_detach(hmm_placement *p)
         ix->owner = p;
         ix->owner_hash = p->list_hash;
     }
-    index_free(ix);
+    index_drop(ix);
     p->index = NULL;
 }
 
@@ -429,7 +430,7 @@ static void index_filed(hmm_placement *p, hmm_block *b)
     }
     /* The list outgrew the slots: index it anew, with more (b is on it). */
     list_index *fresh = index_build(p);
-    index_free(ix);
+    index_drop(ix);
     p->index = fresh ? &fresh->hooks : NULL; /* no memory: walk from now on */
 }
 

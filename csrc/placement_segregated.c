@@ -213,12 +213,10 @@ static hmm_block *smallest_in_class(hmm_placement *p, size_class c, size_t size,
 static hmm_block *best_fit_find(hmm_placement *p, size_t size)
 {
     size_class c = class_of(size);
-    if (p->classes[c.fl][c.sl]) {
-        hmm_block *found = smallest_in_class(p, c, size, size);
-        if (found)
-            return found;
-    }
-    if (++c.sl == HMM_SL_COUNT) {
+    hmm_block *found = smallest_in_class(p, c, size, size);
+    if (found)
+        return found;
+    if (++c.sl == HMM_SL_COUNT) { /* the class after c */
         c.sl = 0;
         if (++c.fl == HMM_FL_COUNT)
             return NULL;

@@ -58,7 +58,9 @@ typedef struct hmm_replay_result {
  * read for the blocks they free.  placed[], if not NULL, gets the address
  * each call's block was given, and keeps it; heap_size[], if not NULL, the
  * heap's size after each call (to compare with the trace's HEAP records,
- * and to draw).  Returns `to`.
+ * and to draw).  Under first and next fit the run asks an index of their
+ * list where a walk would stop (list_index.h): the same blocks, faster.
+ * Returns `to`.
  */
 uint64_t hmm_replay(struct hmm_heap *heap, const hmm_replay_calls *calls, uint64_t from,
                     uint64_t to, uint64_t *block, uint64_t *placed, uint64_t *heap_size,
@@ -80,6 +82,7 @@ uint64_t hmm_replay_blocks(const struct hmm_heap *heap, uint64_t below, uint64_t
  * (payload address and size, two words a block, at most `cap` blocks), and
  * hmm_replay_watched() says how many there were in the last call replayed
  * (more than cap: the rest were not kept).  seen NULL stops watching.
+ * While watching, first and next fit walk their list, to name its blocks.
  */
 void hmm_replay_watch(struct hmm_heap *heap, uint64_t *seen, uint32_t cap);
 uint32_t hmm_replay_watched(const struct hmm_heap *heap);

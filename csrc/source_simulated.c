@@ -32,8 +32,7 @@ static void *simulated_map(hmm_source *self, size_t bytes)
     if (bytes > (size_t)(sim->maps - sim->limit))
         return NULL;
     sim->maps -= bytes;
-    for (size_t i = 0; i < bytes; i += sizeof(uint64_t)) /* fresh mappings are zero */
-        *(uint64_t *)(sim->maps + i) = 0;
+    memset(sim->maps, 0, bytes); /* fresh mappings are zero */
     return sim->maps;
 }
 

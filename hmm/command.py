@@ -154,7 +154,9 @@ def _report(argv):
         return 2
     if args.policy is not None:
         try:
-            args.policy = _policy_names(args)
+            if not args.html:
+                raise ValueError("--policy goes with --html")
+            args.policy = _policy_names(args.policy)
         except ValueError as exc:
             parser.print_usage(sys.stderr)
             print(f"{REPORT}: error: {exc}", file=sys.stderr)
@@ -172,15 +174,14 @@ def _report(argv):
         return 1
 
 
-def _policy_names(args):
-    """The policies `--policy` names, or a ValueError saying what is wrong."""
+def _policy_names(text):
+    """The policies a --policy of `text` names ("all", or names with
+    commas), or a ValueError saying what is wrong."""
     from . import POLICIES
-    if not args.html:
-        raise ValueError("--policy goes with --html")
-    names = list(POLICIES) if args.policy == "all" else [n for n in args.policy.split(",") if n]
+    names = list(POLICIES) if text == "all" else [n for n in text.split(",") if n]
     unknown = [n for n in names if n not in POLICIES]
     if unknown or not names:
-        raise ValueError(f"unknown policy {', '.join(unknown) or repr(args.policy)}: the "
+        raise ValueError(f"unknown policy {', '.join(unknown) or repr(text)}: the "
                          f"policies are {', '.join(POLICIES)}")
     return names
 
@@ -343,7 +344,7 @@ def replay_parser():
 def _load_foreign(path):
     """An HMM trace (as _load reads it), or glibc's mtrace log or a CS:APP
     .rep trace, imported."""
-    from .trace_import import TraceImportError, load_any
+    from .trace_import import load_any
     try:
         with open(path, "rb") as f:
             if f.read(8) == b"HMMTRACE":
@@ -353,11 +354,9 @@ def _load_foreign(path):
         raise _Failure(f"{path}: no such file")
     except IsADirectoryError:
         raise _Failure(f"{path}: is a directory, not a trace")
-    except TraceImportError as exc:
-        raise _Failure(str(exc))
     except OSError as exc:
         raise _Failure(f"{path}: {exc.strerror or exc}")
-    except ValueError as exc:   # the reader's TraceError: not a trace of any kind
+    except ValueError as exc:   # TraceImportError, or the reader's TraceError: not a trace of any kind
         raise _Failure(str(exc))
 
 
@@ -367,13 +366,12 @@ def _replay(argv):
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    from . import POLICIES, replay
-    names = list(POLICIES) if args.policy == "all" else [n for n in args.policy.split(",") if n]
-    unknown = [n for n in names if n not in POLICIES]
-    if unknown or not names:
+    from . import replay
+    try:
+        names = _policy_names(args.policy)
+    except ValueError as exc:
         parser.print_usage(sys.stderr)
-        print(f"{REPLAY}: error: unknown policy {', '.join(unknown) or args.policy!r}: the "
-              f"policies are {', '.join(POLICIES)}", file=sys.stderr)
+        print(f"{REPLAY}: error: {exc}", file=sys.stderr)
         return 2
     try:
         trace = _load_foreign(args.trace)

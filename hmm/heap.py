@@ -159,6 +159,8 @@ class Heap:
             raise HeapError(f"hmm: Heap(): size must be positive, not {size}")
         if not _is_int(misalign) or not 0 <= misalign < _ALIGN:
             raise HeapError(f"hmm: Heap(): misalign must be an int in 0..{_ALIGN - 1}, not {misalign!r}")
+        if not _is_int(maps) or not 0 <= maps <= size // 2:
+            raise HeapError(f"hmm: Heap(): maps must be an int in 0..size/2, not {maps!r}")
         core = _load_core()
         self._ffi, self._lib = core.ffi, core.lib
         ffi, lib = self._ffi, self._lib
@@ -175,8 +177,6 @@ class Heap:
         self._lock = threading.RLock()
         self._message = ffi.new("char[]", 512)
         self._faults = _fault_names()
-        if not _is_int(maps) or not 0 <= maps <= size // 2:
-            raise HeapError(f"hmm: Heap(): maps must be an int in 0..size/2, not {maps!r}")
         self._maps = maps
         self._heap = lib.hmm_heap_create_simulated_with_maps(ffi.cast("void *", start), size, maps)
         if self._heap == ffi.NULL:
@@ -194,7 +194,7 @@ class Heap:
         if check_every >= 1 << 32:
             raise HeapError(f"hmm: Heap(): check_every {check_every} does not fit in 32 bits")
         lib.hmm_heap_set_check(self._heap, check, check_every)
-        self.check_level = check
+        self.check_level, self._check_every = check, check_every
 
     def _reset(self):
         """Empty the heap, in the same buffer (its blocks come back at the
@@ -205,6 +205,7 @@ class Heap:
             self._heap = self._lib.hmm_heap_create_simulated_with_maps(
                 self._ffi.cast("void *", self.address), self.size, self._maps)
             self._set_policy("Heap", policy)
+            self._lib.hmm_heap_set_check(self._heap, self.check_level, self._check_every)
 
     # ---- placement policy --------------------------------------------------
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import replay as _replay
 from . import trace_report
+from .symbols import frame_label
 
 PICTURE_WIDTH = 1024        # pixels a row of the heap map
 SITES_NAMED = 8             # the sites with most bytes get a colour and a name
@@ -99,7 +100,7 @@ def _site_names(trace, replays):
         for stack, frames in trace.symbolize(top).items():
             # Two frames: a program's own allocation wrapper is the first
             # of most of its stacks, the caller tells them apart.
-            said = [f.function or f"{f.module.rsplit('/', 1)[-1]}+0x{f.offset:x}" for f in frames[:2]]
+            said = [frame_label(f) for f in frames[:2]]
             names[stack] = " < ".join(said) or f"stack {stack}"
     return {s: names[s] for s in top if s in names}
 
@@ -302,8 +303,7 @@ def _histories(trace, replays):
     for r in replays:
         if r.history is None:
             calls, arrays = _replay._columns(trace)
-            heap, _, placed, sizes, _ = _replay._run(calls, r.policy, r.heap.size, len(trace),
-                                                     placed=True, sizes=True)
+            heap, placed, sizes = _replay._run(calls, r.policy, r.heap.size)
             r.history = History(trace, heap, placed, sizes, max(r.peak_heap_size, 1))
             del arrays
     return [r.history for r in replays]

@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .heap import Heap, _load_core
+from .symbols import frame_label
 
 # The simulated address space: what a replay starts with, and the most it
 # may grow to when the heap runs out (each retry doubles it).
 START_BYTES = 64 << 20
 MOST_BYTES = 64 << 30
+# Where the bytes went, in parts that add up to the heap and its mappings.
+WHERE_PARTS = ("asked", "rounding_and_headers", "free", "top", "mapped", "bookkeeping")
 
 
 @dataclass
@@ -55,13 +58,6 @@ class Replay:
     def __post_init__(self):
         if self.peak_blocks is None:
             self.peak_blocks = _blocks_record(0)
-
-    @property
-    def peak_calls(self):
-        """{address: the call that placed it} of the blocks in use at the peak."""
-        b = self.peak_blocks
-        known = b.used & (b.call >= 0)
-        return dict(zip(b.address[known].tolist(), b.call[known].tolist()))
 
     @property
     def fragmentation(self):
@@ -100,7 +96,7 @@ class Replay:
         mappings), and the heap's own bookkeeping (segment headers and end
         markers).  Answers "is it a leak or fragmentation?": a leak is in
         `asked`, fragmentation in `free`."""
-        parts = dict(asked=0, rounding_and_headers=0, free=0, top=0, mapped=0, bookkeeping=0)
+        parts = dict.fromkeys(WHERE_PARTS, 0)
         b = self.peak_blocks
         if len(b):
             known = b.used & (b.call >= 0)
@@ -145,22 +141,18 @@ def _columns(trace):
     return calls, arrays
 
 
-def _run(calls, policy, size, upto, start=0, placed=False, sizes=False):
-    """(heap, result, addresses, heap sizes, seconds) of calls [start,
-    upto) replayed on a new heap (`start`: 0, or where the process exec'ed
-    a new program); addresses: where each call's block was placed, and
-    heap sizes: the heap's size after each call, each if asked for."""
+def _run(calls, policy, size, start=0):
+    """(heap, addresses, heap sizes) of calls [start, the end) replayed on
+    a new heap (`start`: 0, or where the process exec'ed a new program):
+    where each call's block was placed, and the heap's size after each."""
     core = _load_core()
     ffi, lib = core.ffi, core.lib
     heap = Heap(size, policy=policy, maps=size // 2)
-    blocks = np.zeros(max(1, calls.n), dtype=np.uint64)
-    where = np.zeros(max(1, calls.n), dtype=np.uint64) if placed else None
-    heap_sizes = np.zeros(max(1, calls.n), dtype=np.uint64) if sizes else None
-    result = ffi.new("hmm_replay_result *")
-    started = time.perf_counter()
-    lib.hmm_replay(heap._heap, calls, start, upto, _pointer(ffi, blocks), _pointer(ffi, where),
-                   _pointer(ffi, heap_sizes), result)
-    return heap, result, where, heap_sizes, time.perf_counter() - started
+    n = max(1, calls.n)
+    blocks, where, heap_sizes = (np.zeros(n, dtype=np.uint64) for _ in range(3))
+    lib.hmm_replay(heap._heap, calls, start, calls.n, _pointer(ffi, blocks), _pointer(ffi, where),
+                   _pointer(ffi, heap_sizes), ffi.new("hmm_replay_result *"))
+    return heap, where, heap_sizes
 
 
 def _pointer(ffi, array):
@@ -234,10 +226,23 @@ def blocks_of(trace, policy="segregated", size=None):
     and the heap's size after each call.  For comparing with the addresses
     the process had, and its heap's sizes (Trace.heap_sizes)."""
     calls, arrays = _columns(trace)
-    heap, _, placed, sizes, _ = _run(calls, policy, size or START_BYTES, calls.n,
-                                     last_program(trace), placed=True, sizes=True)
+    heap, placed, sizes = _run(calls, policy, size or START_BYTES, last_program(trace))
     del arrays
     return heap, placed, sizes
+
+
+def _state_of(heap):
+    """The simulated heap's whole state now (hmm_replay_state_save)."""
+    lib, ffi = _load_core().lib, _load_core().ffi
+    state = np.empty(lib.hmm_replay_state_size(heap._heap), dtype=np.uint8)
+    lib.hmm_replay_state_save(heap._heap, ffi.cast("void *", state.ctypes.data))
+    return state
+
+
+def _put_state(heap, state):
+    """The heap back as _state_of saw it (state: its array, or its bytes)."""
+    lib, ffi = _load_core().lib, _load_core().ffi
+    lib.hmm_replay_state_restore(heap._heap, ffi.from_buffer(state))
 
 
 _scratch = threading.local()   # .pool: {name: array}, while replay_all runs on this thread
@@ -308,19 +313,17 @@ class _PeakKeeper:
         return self
 
     def save(self):
-        """The heap's state now (hmm_replay_state_save)."""
-        state = np.empty(self.lib.hmm_replay_state_size(self.heap._heap), dtype=np.uint8)
-        self.lib.hmm_replay_state_save(self.heap._heap, self.ffi.cast("void *", state.ctypes.data))
-        return state
+        """The heap's state now."""
+        return _state_of(self.heap)
 
     def restore(self, state):
-        self.lib.hmm_replay_state_restore(self.heap._heap, self.ffi.cast("void *", state.ctypes.data))
+        _put_state(self.heap, state)
 
     def go_to_peak(self, frees):
         """The heap after the footprint's peak call, from the copy."""
         lib, ffi, h = self.lib, self.ffi, self.heap._heap
         upto = self.result.peak_footprint_call + 1
-        lib.hmm_replay_state_restore(h, ffi.cast("void *", self.peak_state.ctypes.data))
+        self.restore(self.peak_state)
         # The blocks those calls free that were placed before them: where
         # they were placed (the rest the calls place themselves).
         freed = frees[self.peak_from:upto]
@@ -461,7 +464,7 @@ def where_table(trace, replays, when="at the peak"):
     """Where the bytes went at each policy's peak (or `when` the replays'
     heaps are: ReplayedHeap.snapshot()), as `hmm replay --where` prints
     it: one row a policy, bytes and share of the footprint."""
-    names = ("asked", "rounding_and_headers", "free", "top", "mapped", "bookkeeping")
+    names = WHERE_PARTS
     rows = [("policy",) + tuple(n.replace("_", " ") for n in names) + ("total",)]
     for r in replays:
         parts = r.where_the_bytes_went(trace)
@@ -471,12 +474,6 @@ def where_table(trace, replays, when="at the peak"):
     return (f"where the bytes went {when}:\n" + _columns_text(rows) +
             f"\n\nfree blocks {when}, by size (at least ... bytes):\n" +
             _columns_text(free_size_rows(replays)))
-
-
-def picture(trace, replays, path=None):
-    """The heap at its peak under each policy (hmm.heap_pictures.heap_at_peak)."""
-    from .heap_pictures import heap_at_peak
-    return heap_at_peak(trace, replays, path)
 
 
 # ---- one policy's heap, call by call ------------------------------------------------
@@ -574,11 +571,9 @@ class ReplayedHeap:
         are some 0.6 MiB, in a twentieth of a second), the replay's
         figures so far, and the blocks live now."""
         started = time.perf_counter()
-        lib, ffi = _load_core().lib, _load_core().ffi
-        state = np.empty(lib.hmm_replay_state_size(self.heap._heap), dtype=np.uint8)
-        lib.hmm_replay_state_save(self.heap._heap, ffi.cast("void *", state.ctypes.data))
+        ffi = _load_core().ffi
         live = np.flatnonzero(self._block[:self.position])   # the blocks live now, by their calls
-        saved = (zlib.compress(state, 1), bytes(ffi.buffer(self._result)), live)
+        saved = (zlib.compress(_state_of(self.heap), 1), bytes(ffi.buffer(self._result)), live)
         self._checkpoints[self.position] = saved
         self._checkpoint_bytes += len(saved[0]) + live.nbytes
         self._since_checkpoint = 0.0
@@ -595,9 +590,9 @@ class ReplayedHeap:
         if not at:
             self._restart()
             return
-        lib, ffi = _load_core().lib, _load_core().ffi
+        ffi = _load_core().ffi
         state, result, live = self._checkpoints[at]
-        lib.hmm_replay_state_restore(self.heap._heap, ffi.from_buffer(zlib.decompress(state)))
+        _put_state(self.heap, zlib.decompress(state))
         ffi.memmove(self._result, result, len(result))
         self._block[:] = 0
         self._block[live] = self._placed[live]
@@ -610,7 +605,8 @@ class ReplayedHeap:
     def figures(self):
         """The whole replay's figures (a Replay), computed once."""
         if self._figures is None:
-            self._figures = replay(self.trace, self.policy, self._size)
+            self._figures = replay(self.trace, self.policy, self._size,
+                                   columns=(self._calls, self._arrays))
         return self._figures
 
     def peak(self):
@@ -659,9 +655,8 @@ class ReplayedHeap:
         stack = int(t.stack[call])
         if stack:
             for n, frame in enumerate(t.symbolize([stack])[stack]):
-                where = frame.function or f"{frame.module.rsplit('/', 1)[-1]}+0x{frame.offset:x}"
                 line = f" at {frame.file}:{frame.line}" if frame.file else ""
-                lines.append(f"    #{n} {where}{line}")
+                lines.append(f"    #{n} {frame_label(frame)}{line}")
         looked, count = self.looked_at(call)
         lines.append(f"  {self.policy} looked at {count:,} free block{'s' if count != 1 else ''} "
                      f"to place it{':' if count else ''}")

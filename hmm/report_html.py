@@ -49,20 +49,15 @@ PLAIN_BYTES = 300_000
 MOST_ZOOM = 64
 
 
-def write_html(trace, out, policies=None, top=10, progress=None):
-    """Write the page of `trace` to the open text file `out`.
+def render(trace, policies=None, top=10, progress=None):
+    """The page of `trace`, as a string.
 
     policies: the placement policies to replay under (names; all by
     default); top: sites in each list and leaks shown (0: all);
     progress: a function given a line at each step, or None."""
-    out.write(render(trace, policies, top, progress))
-
-
-def render(trace, policies=None, top=10, progress=None):
-    """The page of `trace`, as a string (see write_html)."""
     say = progress or (lambda line: None)
     _need_matplotlib()
-    from . import replay
+    from . import POLICIES, replay
 
     # The summary and the leaks are written while the policies replay: they
     # wait on addr2line much of the time.  Both need the trace's blocks:
@@ -71,19 +66,14 @@ def render(trace, policies=None, top=10, progress=None):
     with ThreadPoolExecutor(max_workers=1) as pool:
         reports = pool.submit(lambda: (trace_report.summarize(trace, top=top),
                                        trace_report.find_leaks(trace)))
-        names = list(policies or _all_policies())
-        replays = []
-        if names:
-            say(f"replaying under {', '.join(names)}...")
-            replays = replay.replay_all(trace, names, history=True)   # the pictures' too
+        names = list(policies or POLICIES)
+        say(f"replaying under {', '.join(names)}...")
+        replays = replay.replay_all(trace, names, history=True)   # the pictures' too
         summary, leaks = reports.result()
-    sections = [_summary_section(summary), _leaks_section(leaks, top)]
-    if replays:
-        sections.append(_policies_section(replays))
-        sections.append(_where_section(trace, replays))
+    sections = [_summary_section(summary), _leaks_section(leaks, top),
+                _policies_section(replays), _where_section(trace, replays)]
     sections += _pictures(trace, replays, say)
-    if replays:
-        sections.append(_free_sizes_section(replays))
+    sections.append(_free_sizes_section(replays))
     return _page(trace, summary, sections)
 
 
@@ -93,11 +83,6 @@ def _need_matplotlib():
     except ImportError as exc:
         raise trace_export.MissingPlotter(
             "the HTML report's pictures need matplotlib: pip install 'hmm[bench]'") from exc
-
-
-def _all_policies():
-    from . import POLICIES
-    return list(POLICIES)
 
 
 def program_name(trace):
@@ -297,23 +282,21 @@ def _policies_section(replays):
         _table(["policy"] + [_e(c[0]) for c in _POLICY_COLUMNS], rows)))
 
 
-_WHERE_PARTS = ("asked", "rounding_and_headers", "free", "top", "mapped", "bookkeeping")
-
-
 def _where_section(trace, replays):
+    from .replay import WHERE_PARTS
     rows = []
     for r in replays:
         parts = r.where_the_bytes_went(trace)
         total = sum(parts.values())
         bar = "".join(f'<span class="part-{n}" style="width:{100 * parts[n] / total:.2f}%" '
                       f'title="{_e(n.replace("_", " "))}: {parts[n]:,} bytes"></span>'
-                      for n in _WHERE_PARTS if total and parts[n])
+                      for n in WHERE_PARTS if total and parts[n])
         rows.append([f"<code>{_e(r.policy)}</code>"]
                     + [f'{parts[n]:,} <br><span class="share">{parts[n] / total:.0%}</span>'
-                       if total else "0" for n in _WHERE_PARTS]
+                       if total else "0" for n in WHERE_PARTS]
                     + [f"{total:,}", f'<div class="bar">{bar}</div>'])
     head = (["policy"] + [f'<span class="key part-{n}"></span>{_e(n.replace("_", " "))}'
-                          for n in _WHERE_PARTS] + ["total", "share"])
+                          for n in WHERE_PARTS] + ["total", "share"])
     table = _table(head, rows, numeric=range(1, len(head) - 1))
     return "where", "Where the bytes went at the peak", "\n".join((
         "<p>At each policy's peak, its heap and mappings in parts that add up to the footprint "
@@ -323,7 +306,7 @@ def _where_section(trace, replays):
 
 
 def _free_sizes_section(replays):
-    from . import replay
+    from . import POLICIES, replay
     sizes = replay.free_size_rows(replays)
     histogram = _table([_e(h) for h in sizes[0]], [[f"<code>{_e(row[0])}</code>"] + list(row[1:])
                                                    for row in sizes[1:]],
@@ -340,30 +323,28 @@ def _pictures(trace, replays, say):
     """The sections with pictures, each (id, heading, content)."""
     from . import heap_pictures
     sections = []
-    if replays:
-        say("drawing the heap at its peak...")
-        sections.append(("heap-map", "The heap at its peak", _zoomable(
-            _detailed_png(heap_pictures.heap_at_peak(trace, replays)),
-            "The heap at its peak under each policy, to scale: blocks in use in the colour of the "
-            "site that allocated them, free blocks light grey. Zoom with the mouse wheel or a "
-            "double click (shift: out), drag to move, or use the buttons.",
-            "the heap at its peak under each policy")))
-        say("drawing the heap over the calls...")
-        sections.append(("heap-over-time", "The heap over the calls", _zoomable(
-            _detailed_png(heap_pictures.heap_over_time(trace, replays)),
-            "The heap over the calls under each policy, as villoc draws one: the calls along, "
-            "the heap's addresses up, darker where more of the bytes are in use.",
-            "the heap's blocks by address over the calls, under each policy")))
+    say("drawing the heap at its peak...")
+    sections.append(("heap-map", "The heap at its peak", _zoomable(
+        _detailed_png(heap_pictures.heap_at_peak(trace, replays)),
+        "The heap at its peak under each policy, to scale: blocks in use in the colour of the "
+        "site that allocated them, free blocks light grey. Zoom with the mouse wheel or a "
+        "double click (shift: out), drag to move, or use the buttons.",
+        "the heap at its peak under each policy")))
+    say("drawing the heap over the calls...")
+    sections.append(("heap-over-time", "The heap over the calls", _zoomable(
+        _detailed_png(heap_pictures.heap_over_time(trace, replays)),
+        "The heap over the calls under each policy, as villoc draws one: the calls along, "
+        "the heap's addresses up, darker where more of the bytes are in use.",
+        "the heap's blocks by address over the calls, under each policy")))
     say("drawing the timeline...")
     buffer = io.BytesIO()
     trace_export.write_timeline_png(trace, buffer)
     sections.append(("timeline", "Bytes in use over time",
                      _figure_html(buffer.getvalue(), "bytes in use over time, the peak marked")))
-    if replays:
-        say("drawing each policy's timeline...")
-        sections.append(("policy-timelines", "Each policy over the calls", _figure_html(
-            _fitted_png(heap_pictures.timelines(trace, replays), PLAIN_DPI, PLAIN_BYTES),
-            "bytes in use and the heap's size under each policy, over the calls")))
+    say("drawing each policy's timeline...")
+    sections.append(("policy-timelines", "Each policy over the calls", _figure_html(
+        _fitted_png(heap_pictures.timelines(trace, replays), PLAIN_DPI, PLAIN_BYTES),
+        "bytes in use and the heap's size under each policy, over the calls")))
     return sections
 
 

@@ -274,6 +274,7 @@ class Trace:
         self.modules, self.execs, self.misuse = [], [], []
         self.lost = 0
         self._heap_changes = []   # (the first call it holds for, the heap's size)
+        self._heap_recorded = False   # any HEAP record
         self.finished = False
         self.finish_call = None   # the calls before the exit began
         clock_tsc, clock_ns = [self.start_tsc], [self.start_ns]
@@ -312,6 +313,7 @@ class Trace:
                 self.finish_call = call
             elif name == "HEAP":
                 self._heap_changes.append((call - 1, a))   # after the call before it
+                self._heap_recorded = True
         self.clocks = (np.array(clock_tsc, dtype=np.uint64), np.array(clock_ns, dtype=np.uint64))
 
     # ---- what was read -----------------------------------------------------
@@ -469,13 +471,12 @@ class Trace:
         as a uint64 array; None for a trace without them (an older or a
         foreign one).  Exact for a single-threaded program: with more
         threads a change may show a call early or late."""
-        execs = {e.call for e in self.execs}
-        if not any(call not in execs or size for call, size in self._heap_changes):
+        if not self._heap_recorded:
             return None
-        changes = sorted(((max(call, 0), order, size)
-                          for order, (call, size) in enumerate(self._heap_changes)))
-        starts = np.array([c for c, _, _ in changes], dtype=np.int64)
-        values = np.array([0] + [v for _, _, v in changes], dtype=np.uint64)
+        changes = sorted(((max(call, 0), size) for call, size in self._heap_changes),
+                         key=lambda change: change[0])   # stable: in the file's order
+        starts = np.array([c for c, _ in changes], dtype=np.int64)
+        values = np.array([0] + [v for _, v in changes], dtype=np.uint64)
         # For call i, the last change that starts at or before it (0 before any).
         return values[np.searchsorted(starts, np.arange(len(self)), side="right")]
 

@@ -14,9 +14,8 @@ all.  A .rep trace names blocks by id: each id gets an address of its own.
 import re
 import struct
 
-from .trace import Trace
+from .trace import Trace, tag_names
 
-_TAGS = {"malloc": 0x01, "free": 0x02, "realloc": 0x04, "thread": 0x80, "finish": 0x87}
 HEADER_SIZE = 64
 
 
@@ -37,7 +36,9 @@ class _Writer:
     """Call records in HMM's format (trace_format.h)."""
 
     def __init__(self):
-        self.body = bytearray(bytes([_TAGS["thread"]]) + _varint(1))
+        # Each name's tag ("malloc", "THREAD"...), from the C reader's table.
+        self.tags = {name: tag for tag, name in tag_names().items()}
+        self.body = bytearray(bytes([self.tags["THREAD"]]) + _varint(1))
         self.last = 0
 
     def _pointer(self, p):
@@ -50,13 +51,13 @@ class _Writer:
 
     def call(self, tag, *fields):
         """fields: ("s", n) sizes or ("p", address) pointers."""
-        record = bytes([_TAGS[tag]]) + _varint(1) + _varint(0)   # 1 tick later, no stack
+        record = bytes([self.tags[tag]]) + _varint(1) + _varint(0)   # 1 tick later, no stack
         for kind, value in fields:
             record += _varint(value) if kind == "s" else self._pointer(value)
         self.body += record
 
     def bytes(self):
-        body = self.body + bytes([_TAGS["finish"]])
+        body = self.body + bytes([self.tags["FINISH"]])
         header = struct.pack("<8sHHIIIQQQQQ", b"HMMTRACE", 1, HEADER_SIZE, 0, 0, 0, 0, 0, 0, 0,
                              len(body))
         return header + body
@@ -125,7 +126,8 @@ def load_any(path):
         head = f.read(8)
     if head == b"HMMTRACE":
         return Trace.load(path)
-    text = open(path, encoding="utf-8", errors="replace").read()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
     if text.startswith("= Start") or text.lstrip().startswith("@ "):
         return from_mtrace(text, str(path))
     if re.match(r"\s*\d+\s*\n\s*\d+\s*\n\s*\d+\s*\n\s*\d+\s*\n", text):

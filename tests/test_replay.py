@@ -273,11 +273,7 @@ def test_checkpoints_give_back_the_heap_a_replay_from_the_start_gives(hmm_run_bi
     rng = np.random.default_rng(5)
     for target in rng.integers(0, len(t), 12).tolist():
         r.goto(target)
-        fresh = t.replay(policy, first_pass=False)
-        fresh._checkpoints.clear()
-        monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 1e9)   # no checkpoints: from the start
-        fresh.goto(target)
-        monkeypatch.setattr(replay, "CHECKPOINT_SECONDS", 0.002)
+        fresh = t.replay(policy, first_pass=False).goto(target)   # from the start
         assert seen(r) == seen(fresh), target
         assert r.heap.check() == 0
 
